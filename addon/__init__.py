@@ -1,0 +1,1 @@
+"""Blender-side glue: settings, audio strips, rigs, baking, FBX presets."""

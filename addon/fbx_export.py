@@ -1,0 +1,125 @@
+"""FBX export of one take with game-engine presets.
+
+Settings follow Blender's FBX exporter manual and DESIGN.md: no leaf bones
+(``add_leaf_bones=False``), no curve simplification
+(``bake_anim_simplify_factor=0``, simplification causes jitter), only the
+active take (no NLA strips, no "all actions"), shape keys kept
+(``use_mesh_modifiers=False`` keeps them exportable), only the rig's objects.
+"""
+from __future__ import annotations
+
+import os
+
+import bpy
+
+from .rig import RigInfo
+
+#: name -> (UI label, description, extra ``export_scene.fbx`` options, scale factor
+#: applied to lengths in the file relative to Blender metres).
+PRESETS = {
+    "UNITY": ("Unity", "Y up, -Z forward, metres (FBX All scale)",
+              dict(axis_forward="-Z", axis_up="Y", apply_scale_options="FBX_SCALE_ALL",
+                   global_scale=1.0), 1.0),
+    "UNREAL": ("Unreal", "Z up, -Y forward, centimetres (x100)",
+               dict(axis_forward="-Y", axis_up="Z", apply_scale_options="FBX_SCALE_NONE",
+                    global_scale=100.0), 100.0),
+    "GENERIC": ("Generic", "Blender defaults: Z up, -Y forward, metres",
+                dict(axis_forward="-Y", axis_up="Z", apply_scale_options="FBX_SCALE_NONE",
+                     global_scale=1.0), 1.0),
+}
+
+
+class ExportError(RuntimeError):
+    """The take cannot be exported; the message says why."""
+
+
+def export_take(rig: RigInfo, action, filepath: str, preset: str = "UNITY", scene=None) -> str:
+    """Write ``action`` on ``rig`` (and its shape-key actions) to an FBX file.
+
+    The scene frame range, active actions and selection are restored after
+    export, so exporting changes nothing in the .blend.
+
+    Args:
+        rig: the rig (armature + expression meshes).
+        action: a take action made by :func:`addon.bake.bake_clip`.
+        filepath: output ``.fbx`` path (folders are created).
+        preset: key of :data:`PRESETS`.
+    Returns:
+        The absolute path written.
+    Raises:
+        ExportError: unknown preset, no action, or the exporter failed.
+    """
+    from .bake import activate_take
+
+    if preset not in PRESETS:
+        raise ExportError(f"unknown FBX preset '{preset}'; choose one of {', '.join(PRESETS)}")
+    if action is None:
+        raise ExportError("no take to export: generate or import motion first")
+    scene = scene or bpy.context.scene
+    filepath = os.path.abspath(bpy.path.abspath(filepath))
+    os.makedirs(os.path.dirname(filepath), exist_ok=True)
+    arm = rig.armature
+    objs = [arm] + [m for m, _ in rig.expression_meshes]
+    objs += [c for c in arm.children if c.type == "MESH" and c not in objs]
+
+    saved = _save_state(scene, objs)
+    try:
+        activate_take(rig, action)
+        scene.frame_start = int(action.get("cospeech_frame_start", int(action.frame_range[0])))
+        scene.frame_end = int(action.get("cospeech_frame_end", int(action.frame_range[1])))
+        view_layer = bpy.context.view_layer
+        for ob in view_layer.objects:
+            ob.select_set(False)
+        for ob in objs:
+            ob.select_set(True)
+        view_layer.objects.active = arm
+        opts = dict(PRESETS[preset][2])
+        result = bpy.ops.export_scene.fbx(
+            filepath=filepath, use_selection=True, object_types={"ARMATURE", "MESH"},
+            use_mesh_modifiers=False, add_leaf_bones=False, bake_anim=True,
+            bake_anim_use_all_bones=True, bake_anim_use_nla_strips=False,
+            bake_anim_use_all_actions=False, bake_anim_force_startend_keying=True,
+            bake_anim_simplify_factor=0.0, bake_anim_step=1.0, primary_bone_axis="Y",
+            secondary_bone_axis="X", armature_nodetype="NULL", **opts)
+        if "FINISHED" not in result or not os.path.isfile(filepath):
+            raise ExportError(f"Blender's FBX exporter did not write {filepath}")
+    finally:
+        _restore_state(scene, saved)
+    return filepath
+
+
+def _save_state(scene, objs):
+    vl = bpy.context.view_layer
+    actions = {}
+    for ob in objs:
+        actions[ob.name] = (ob.animation_data.action if ob.animation_data else None,
+                            ob.animation_data.action_slot if ob.animation_data else None)
+        key = getattr(ob.data, "shape_keys", None)
+        if key is not None:
+            ad = key.animation_data
+            actions["KEY:" + ob.name] = (ad.action if ad else None, ad.action_slot if ad else None)
+    return dict(frame=(scene.frame_start, scene.frame_end, scene.frame_current),
+                selected=[ob.name for ob in vl.objects if ob.select_get()],
+                active=vl.objects.active.name if vl.objects.active else None,
+                actions=actions, objs=[ob.name for ob in objs])
+
+
+def _restore_state(scene, saved):
+    vl = bpy.context.view_layer
+    for name in saved["objs"]:
+        ob = bpy.data.objects.get(name)
+        if ob is None:
+            continue
+        for id_data, key in ((ob, name), (getattr(ob.data, "shape_keys", None), "KEY:" + name)):
+            if id_data is None or key not in saved["actions"]:
+                continue
+            act, slot = saved["actions"][key]
+            ad = id_data.animation_data or id_data.animation_data_create()
+            ad.action = act
+            if act is not None and slot is not None:
+                ad.action_slot = slot
+    scene.frame_start, scene.frame_end, cur = saved["frame"]
+    scene.frame_set(cur)
+    for ob in vl.objects:
+        ob.select_set(ob.name in saved["selected"])
+    vl.objects.active = bpy.data.objects.get(saved["active"]) if saved["active"] else None

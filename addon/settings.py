@@ -1,0 +1,76 @@
+"""Scene settings (saved with the .blend): ``scene.cospeech``."""
+from __future__ import annotations
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
+
+from .fbx_export import PRESETS
+
+DEFAULT_STYLES = [("default", "Default", "The model's default style")]
+_style_items_cache: list = []
+
+
+def style_items(self, context):
+    """Styles the bundled model was trained with (read lazily from model/)."""
+    if not _style_items_cache:
+        try:
+            from ..model.generate import STYLES
+            _style_items_cache.extend((sid, label, desc) for sid, label, desc in STYLES)
+        except Exception:  # model missing or broken: the generate operator reports why
+            _style_items_cache.extend(DEFAULT_STYLES)
+    return _style_items_cache
+
+
+class CoSpeechSettings(bpy.types.PropertyGroup):
+    style: EnumProperty(name="Style", description="Gesture style learned from the capture",
+                        items=style_items)
+    guidance: FloatProperty(name="Guidance", default=2.0, min=0.0, soft_max=6.0, max=20.0,
+                            description="Classifier-free guidance scale: higher follows the "
+                                        "speech and style more closely, 1 = no guidance")
+    seed: IntProperty(name="Seed", default=0, min=0, description="Random seed: same seed, same motion")
+    variations: IntProperty(name="Variations", default=1, min=1, max=16,
+                            description="Number of takes to make, with seeds seed, seed+1, …")
+    steps: IntProperty(name="Steps", default=8, min=1, max=50,
+                       description="ODE sampling steps: fewer is faster, more is smoother")
+    animate_face: BoolProperty(name="Face", default=True, description="Jaw, eyes and expressions")
+    animate_body: BoolProperty(name="Body", default=True, description="Spine, neck, head and arms")
+    animate_hands: BoolProperty(name="Hands", default=True, description="Fingers")
+    animate_lower: BoolProperty(name="Lower Body & Root", default=True,
+                                description="Legs, pelvis rotation and root translation")
+    device: EnumProperty(name="Device", default="AUTO",
+                         items=[("AUTO", "Auto", "CUDA when a GPU is present, else CPU"),
+                                ("CPU", "CPU", "Always run on the CPU"),
+                                ("CUDA", "CUDA", "NVIDIA GPU (falls back to CPU with a warning)")])
+    fbx_preset: EnumProperty(name="Preset", default="UNITY",
+                             items=[(k, v[0], v[1]) for k, v in PRESETS.items()])
+    fbx_path: StringProperty(name="FBX File", subtype="FILE_PATH", default="//cospeech_take.fbx")
+    lock_selected_keys: BoolProperty(
+        name="Keep Selected Keys", default=True,
+        description="When regenerating a range, frames with selected keyframes on the take "
+                    "are kept exactly and the model works around them")
+    regen_start: IntProperty(name="Start", default=1, description="First frame to regenerate "
+                             "(used when the scene's preview range is off)")
+    regen_end: IntProperty(name="End", default=100, description="Last frame to regenerate")
+
+    def parts(self) -> set[str]:
+        """Body parts switched on, as :data:`addon.bake.PARTS` keys."""
+        out = set()
+        if self.animate_face:
+            out.add("face")
+        if self.animate_body:
+            out.add("body")
+        if self.animate_hands:
+            out.add("hands")
+        if self.animate_lower:
+            out.update({"lower", "root"})
+        return out
+
+
+def register():
+    bpy.utils.register_class(CoSpeechSettings)
+    bpy.types.Scene.cospeech = bpy.props.PointerProperty(type=CoSpeechSettings)
+
+
+def unregister():
+    del bpy.types.Scene.cospeech
+    bpy.utils.unregister_class(CoSpeechSettings)

@@ -1,0 +1,194 @@
+"""Audio loading and per-frame speech features at the motion frame rate (30 fps).
+
+Pure numpy + librosa; never imports bpy.
+
+Feature layout (columns of :func:`audio_features`, ``FEATURE_DIM`` = 48):
+
+====== ============================================================
+cols   feature
+====== ============================================================
+0-39   log-mel power, 40 bands, 0-8 kHz (``librosa.feature.melspectrogram``,
+       n_fft 512, hop 160 = 10 ms), in dB (``librosa.power_to_db``)
+40     onset strength (``librosa.onset.onset_strength`` on the same mel)
+41     RMS energy in dB (``librosa.feature.rms``, frame 512)
+42     delta of the RMS dB curve (``librosa.feature.delta``)
+43     log F0 from YIN (``librosa.yin``, 65-400 Hz); unvoiced frames get
+       the clip's median voiced log F0
+44     voicing: 1 where the frame is loud (RMS within 35 dB of the clip's
+       95th percentile) and periodic (zero-crossing rate < 0.25 and spectral
+       flatness < 0.3), else 0 -- a fast heuristic instead of ``pyin``
+45     zero-crossing rate (``librosa.feature.zero_crossing_rate``)
+46     spectral flatness (``librosa.feature.spectral_flatness``)
+47     loudness relative to the clip's loudest frame, dB/60, clipped to [-1, 0]
+====== ============================================================
+
+All features are first computed at 100 Hz (hop 10 ms, centred frames) and
+then linearly interpolated to the motion frame times ``k / 30`` s, so frame
+``k`` of the output describes the audio around time ``k / 30`` -- the same
+instant as motion frame ``k`` (BEAT2 audio and motion both start at t = 0).
+
+Every column is then normalised per clip (zero mean, unit standard
+deviation), so the absolute level, microphone and speaker's pitch range do
+not leak into the model (DESIGN.md, "Features must not leak the speaker").
+Constant columns (e.g. digital silence) become zeros, never NaN.
+
+Phonetic (PocketSphinx) features are NOT included: see MODEL_CARD.md.
+"""
+from __future__ import annotations
+
+import math
+import os
+import warnings
+
+import numpy as np
+
+SAMPLE_RATE = 16000
+FPS = 30.0
+N_MELS = 40
+HOP = 160            # 10 ms at 16 kHz
+N_FFT = 512
+FEATURE_DIM = N_MELS + 8
+FEATURE_NAMES: tuple[str, ...] = tuple(f"mel{i:02d}" for i in range(N_MELS)) + (
+    "onset", "rms_db", "rms_db_delta", "log_f0", "voiced", "zcr", "flatness", "rel_loudness")
+_STD_FLOOR = 1e-4
+
+
+class AudioError(ValueError):
+    """An audio file is missing, unreadable, or contains no samples."""
+
+
+def load_audio(path: str | os.PathLike, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """Read any audio file librosa/soundfile/audioread can decode as mono float32.
+
+    Args:
+        path: wav / flac / ogg / mp3 ... at any sample rate, mono or multi-channel.
+        sr: output sample rate in Hz (default 16 kHz, the model's rate).
+    Returns:
+        (N,) float32 samples in [-1, 1] at ``sr`` Hz, channels averaged
+        (``librosa.load(mono=True)``), resampled with librosa's default
+        (soxr_hq) resampler.
+    Raises:
+        AudioError: the file does not exist, cannot be decoded, has no
+            samples, or contains non-finite samples.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise AudioError(f"Audio file not found: {path}")
+    import librosa
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # audioread fallback warnings
+            wave, _ = librosa.load(path, sr=sr, mono=True)
+    except Exception as exc:  # soundfile.LibsndfileError, audioread.NoBackendError, EOFError, ...
+        raise AudioError(f"Cannot read audio file {path}: {type(exc).__name__}: {exc}") from exc
+    wave = np.asarray(wave, np.float32).reshape(-1)
+    if wave.size == 0:
+        raise AudioError(f"Audio file {path} contains no samples")
+    if not np.all(np.isfinite(wave)):
+        raise AudioError(f"Audio file {path} contains NaN or infinite samples")
+    return wave
+
+
+def num_frames(num_samples: int, sr: int = SAMPLE_RATE, fps: float = FPS) -> int:
+    """Motion frames covering ``num_samples`` audio samples: ``ceil(N / sr * fps)``."""
+    return int(math.ceil(num_samples / sr * fps - 1e-9))
+
+
+def _to_mono16k(wave: np.ndarray, sr: int) -> np.ndarray:
+    import librosa
+    wave = np.asarray(wave, np.float32)
+    if wave.ndim == 2:  # (N, C) or (C, N): average the channel axis (the shorter one)
+        wave = wave.mean(axis=int(np.argmin(wave.shape)))
+    wave = wave.reshape(-1)
+    if wave.size == 0:
+        raise AudioError("Audio contains no samples")
+    if not np.all(np.isfinite(wave)):
+        raise AudioError("Audio contains NaN or infinite samples")
+    if sr != SAMPLE_RATE:
+        wave = librosa.resample(wave, orig_sr=sr, target_sr=SAMPLE_RATE).astype(np.float32)
+    return wave
+
+
+def raw_audio_features(wave: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """Un-normalised features (see module docstring) at 30 fps.
+
+    Args:
+        wave: (N,) or (N, C) / (C, N) float samples at ``sr`` Hz.
+        sr: sample rate in Hz; resampled to 16 kHz first when different.
+    Returns:
+        (T, FEATURE_DIM) float32 with ``T = ceil(N / sr * 30)``.
+    Raises:
+        AudioError: empty or non-finite input.
+    """
+    import librosa
+    n_in = np.asarray(wave).shape[0] if np.asarray(wave).ndim == 1 else max(np.asarray(wave).shape)
+    T = num_frames(n_in, sr)
+    y = _to_mono16k(wave, sr)
+    if y.size < N_FFT:  # very short clips: pad so every librosa call has a frame
+        y = np.pad(y, (0, N_FFT - y.size))
+    mel = librosa.feature.melspectrogram(y=y, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP,
+                                         n_mels=N_MELS, fmax=SAMPLE_RATE / 2)
+    logmel = librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None)
+    onset = librosa.onset.onset_strength(S=logmel, sr=SAMPLE_RATE, hop_length=HOP)
+    rms = librosa.feature.rms(y=y, frame_length=N_FFT, hop_length=HOP)[0]
+    rms_db = 20.0 * np.log10(np.maximum(rms, 1e-5))
+    d_rms = librosa.feature.delta(rms_db, width=5, mode="nearest") if rms_db.size >= 5 else np.zeros_like(rms_db)
+    f0 = librosa.yin(y, fmin=65.0, fmax=400.0, sr=SAMPLE_RATE, frame_length=1024, hop_length=HOP)
+    zcr = librosa.feature.zero_crossing_rate(y, frame_length=N_FFT, hop_length=HOP)[0]
+    flat = librosa.feature.spectral_flatness(y=y, n_fft=N_FFT, hop_length=HOP)[0]
+    n = min(logmel.shape[1], onset.size, rms_db.size, f0.size, zcr.size, flat.size)
+    loud_ref = np.percentile(rms_db[:n], 95)
+    voiced = ((rms_db[:n] > loud_ref - 35.0) & (zcr[:n] < 0.25) & (flat[:n] < 0.3)).astype(np.float32)
+    logf0 = np.log(np.maximum(f0[:n], 1.0))
+    fill = np.median(logf0[voiced > 0]) if voiced.any() else np.log(150.0)
+    logf0 = np.where(voiced > 0, logf0, fill)
+    rel = np.clip((rms_db[:n] - rms_db[:n].max()) / 60.0, -1.0, 0.0)
+    feats100 = np.concatenate([logmel[:, :n], onset[None, :n], rms_db[None, :n], d_rms[None, :n],
+                               logf0[None], voiced[None], zcr[None, :n], flat[None, :n], rel[None]],
+                              axis=0).T  # (n, D), frame i at time i * HOP / 16000
+    t_src = np.arange(n) * (HOP / SAMPLE_RATE)
+    t_dst = np.arange(T) / FPS
+    out = np.empty((T, FEATURE_DIM), np.float32)
+    for c in range(FEATURE_DIM):
+        out[:, c] = np.interp(t_dst, t_src, feats100[:, c])
+    return out
+
+
+def normalise_per_clip(feats: np.ndarray) -> np.ndarray:
+    """Zero mean, unit std per column over the clip; constant columns -> 0 (never NaN)."""
+    feats = np.asarray(feats, np.float32)
+    mean = feats.mean(axis=0, keepdims=True)
+    std = feats.std(axis=0, keepdims=True)
+    out = np.where(std > _STD_FLOOR, (feats - mean) / np.maximum(std, _STD_FLOOR), 0.0)
+    return out.astype(np.float32)
+
+
+def audio_features(wave: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """Per-clip normalised speech features at exactly 30 fps.
+
+    Args:
+        wave: (N,) float samples (or (N, C)/(C, N) multi-channel) at ``sr`` Hz.
+        sr: sample rate in Hz (resampled to 16 kHz internally).
+    Returns:
+        (T, FEATURE_DIM) float32, ``T = ceil(N / sr * 30)``; row ``k`` describes
+        the audio around ``k / 30`` s.  Each column has zero mean and unit std
+        over the clip (constant columns are 0).  Finite for silence.
+    Raises:
+        AudioError: empty or non-finite input.
+    """
+    return normalise_per_clip(raw_audio_features(wave, sr))
+
+
+def rms_envelope(wave: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """Linear RMS envelope at 30 fps (the lip_r reference curve of DESIGN.md).
+
+    Returns:
+        (T,) float32, ``T = ceil(N / sr * 30)``; ``librosa.feature.rms`` with
+        frame 512 / hop 160 at 16 kHz, interpolated to ``k / 30`` s.
+    """
+    import librosa
+    n_in = np.asarray(wave).shape[0] if np.asarray(wave).ndim == 1 else max(np.asarray(wave).shape)
+    T = num_frames(n_in, sr)
+    y = _to_mono16k(wave, sr)
+    rms = librosa.feature.rms(y=y, frame_length=N_FFT, hop_length=HOP)[0]
+    return np.interp(np.arange(T) / FPS, np.arange(rms.size) * HOP / SAMPLE_RATE, rms).astype(np.float32)

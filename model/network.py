@@ -1,0 +1,197 @@
+"""The CoSpeech denoiser: one transformer trunk shared by face and body.
+
+Pure PyTorch; never imports bpy.
+
+Design (documented here because it is the contract with ``flow.py``):
+
+* **Modalities and adapters.**  Each frame vector (``representation.py``)
+  is split into a *body* block (52 joints 6D + trans, 315 values) and a
+  *face* block (jaw + eyes 6D + 100 FLAME expressions, 118 values).  Each
+  modality has its own small input adapter (a 2-layer MLP) that maps
+  ``[x_t, x_known * mask, mask]`` of that modality into the shared
+  ``d_model`` latent space, and its own output head mapping trunk output back
+  to that modality's velocity.  Tokens: **one token per frame per modality**
+  (body tokens and face tokens are interleaved in one sequence of length
+  ``2T`` and carry a learned modality embedding), so face and body attend to
+  each other through the same trunk weights (the "shared weights + small
+  per-modality adapters" idea of the seed paper).
+* **Trunk.**  ``n_layers`` pre-norm blocks of self-attention (all ``2T``
+  tokens), cross-attention to audio tokens, and an MLP.  Cross-attention is
+  banded: a frame token attends only to audio frames within
+  ``audio_window`` frames of it, which keeps lip sync local and lets the
+  network run on windows of any length.  Timestep, style and global
+  conditioning enter by adaptive layer norm (scale/shift from an MLP of the
+  timestep + style embedding, as in DiT, Peebles & Xie 2023).
+* **Audio encoder.**  Linear + two 1-D convolutions (kernel 5) over the 30 fps
+  features, plus sinusoidal positions (the "coarse" context; the banded
+  cross-attention is the "fine" alignment -- a light version of MoDA's
+  coarse-to-fine fusion).
+* **Classifier-free guidance.**  ``drop_audio`` / ``drop_style`` (bool per
+  batch item) replace audio tokens by a learned null token and the style by
+  a null style id; training drops them at random.
+* **Masked conditioning.**  ``x_known`` (normalised frames) and ``mask``
+  (1 = frame known) are inputs to the adapters, so the same network
+  generates from scratch (mask all 0), continues a window (prefix known) or
+  in-paints a range (both sides known) and respects locked keys.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from .features import FEATURE_DIM
+from .representation import BODY_DIM, FACE_DIM, FRAME_DIM
+
+
+@dataclass
+class NetConfig:
+    """Hyper-parameters (saved in ``cospeech.json``)."""
+
+    d_model: int = 128
+    n_layers: int = 4
+    n_heads: int = 4
+    ff_mult: int = 2
+    audio_dim: int = FEATURE_DIM
+    n_styles: int = 4
+    audio_window: int = 10   # frames each side for banded cross-attention
+    dropout: float = 0.1
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def sinusoid(pos: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+    """(...,) float positions -> (..., dim) sin/cos embedding (Vaswani et al. 2017)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=pos.device, dtype=torch.float32) / half)
+    ang = pos.float()[..., None] * freqs
+    return torch.cat([torch.sin(ang), torch.cos(ang)], dim=-1)
+
+
+class Adapter(nn.Module):
+    """Per-modality input adapter: [x_t, known*mask, mask] (2*n+1) -> d_model."""
+
+    def __init__(self, n: int, d: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(2 * n + 1, d), nn.SiLU(), nn.Linear(d, d))
+
+    def forward(self, x, known, mask):
+        return self.net(torch.cat([x, known * mask, mask], dim=-1))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block with adaLN modulation and banded audio cross-attention."""
+
+    def __init__(self, cfg: NetConfig):
+        super().__init__()
+        d = cfg.d_model
+        self.n1 = nn.LayerNorm(d, elementwise_affine=False)
+        self.sa = nn.MultiheadAttention(d, cfg.n_heads, dropout=cfg.dropout, batch_first=True)
+        self.n2 = nn.LayerNorm(d)
+        self.ca = nn.MultiheadAttention(d, cfg.n_heads, dropout=cfg.dropout, batch_first=True)
+        self.n3 = nn.LayerNorm(d, elementwise_affine=False)
+        self.ff = nn.Sequential(nn.Linear(d, d * cfg.ff_mult), nn.GELU(), nn.Dropout(cfg.dropout),
+                                nn.Linear(d * cfg.ff_mult, d))
+        self.mod = nn.Linear(d, 6 * d)
+        nn.init.zeros_(self.mod.weight)
+        nn.init.zeros_(self.mod.bias)
+
+    def forward(self, h, cond, audio, ca_mask):
+        s1, b1, g1, s3, b3, g3 = self.mod(cond)[:, None].chunk(6, dim=-1)
+        y = self.n1(h) * (1 + s1) + b1
+        h = h + (1 + g1) * self.sa(y, y, y, need_weights=False)[0]
+        y = self.n2(h)
+        h = h + self.ca(y, audio, audio, attn_mask=ca_mask, need_weights=False)[0]
+        y = self.n3(h) * (1 + s3) + b3
+        return h + (1 + g3) * self.ff(y)
+
+
+class CoSpeechNet(nn.Module):
+    """Velocity network v(x_t, t | audio, style, x_known, mask).
+
+    Forward args:
+        x: (B, T, FRAME_DIM) noisy normalised frames at flow time t.
+        t: (B,) flow time in [0, 1] (0 = noise, 1 = data).
+        audio: (B, T, audio_dim) per-clip normalised features, 30 fps, aligned with x.
+        style: (B,) long style ids in [0, n_styles).
+        x_known: (B, T, FRAME_DIM) normalised known frames (anything where mask=0).
+        mask: (B, T) float, 1 = frame known.
+        drop_audio, drop_style: (B,) bool; True replaces the condition by its null.
+    Returns:
+        (B, T, FRAME_DIM) predicted velocity (data - noise).
+    """
+
+    def __init__(self, cfg: NetConfig | None = None):
+        super().__init__()
+        self.cfg = cfg = cfg or NetConfig()
+        d = cfg.d_model
+        self.body_in = Adapter(BODY_DIM, d)
+        self.face_in = Adapter(FACE_DIM, d)
+        self.body_out = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, BODY_DIM))
+        self.face_out = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, FACE_DIM))
+        self.modality = nn.Parameter(torch.zeros(2, d))
+        self.audio_in = nn.Linear(cfg.audio_dim, d)
+        self.audio_conv = nn.Sequential(nn.Conv1d(d, d, 5, padding=2), nn.GELU(), nn.Conv1d(d, d, 5, padding=2))
+        self.audio_null = nn.Parameter(torch.zeros(d))
+        self.style = nn.Embedding(cfg.n_styles + 1, d)  # last id = null (dropped) style
+        self.t_mlp = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        for head in (self.body_out[1], self.face_out[1]):
+            nn.init.normal_(head.weight, std=1e-3)
+            nn.init.zeros_(head.bias)
+
+    def encode_audio(self, audio, drop_audio):
+        a = self.audio_in(audio)
+        a = a + self.audio_conv(a.transpose(1, 2)).transpose(1, 2)
+        a = torch.where(drop_audio[:, None, None], self.audio_null.expand_as(a), a)
+        pos = sinusoid(torch.arange(a.shape[1], device=a.device), a.shape[-1])
+        return a + pos
+
+    def forward(self, x, t, audio, style, x_known, mask, drop_audio=None, drop_style=None):
+        B, T, _ = x.shape
+        dev = x.device
+        if drop_audio is None:
+            drop_audio = torch.zeros(B, dtype=torch.bool, device=dev)
+        if drop_style is None:
+            drop_style = torch.zeros(B, dtype=torch.bool, device=dev)
+        m = mask[..., None].to(x.dtype)
+        hb = self.body_in(x[..., :BODY_DIM], x_known[..., :BODY_DIM], m) + self.modality[0]
+        hf = self.face_in(x[..., BODY_DIM:], x_known[..., BODY_DIM:], m) + self.modality[1]
+        pos = sinusoid(torch.arange(T, device=dev), self.cfg.d_model)
+        h = torch.stack([hb + pos, hf + pos], dim=2).reshape(B, 2 * T, -1)  # interleaved b0 f0 b1 f1 ...
+        a = self.encode_audio(audio, drop_audio)
+        style = torch.where(drop_style, torch.full_like(style, self.cfg.n_styles), style)
+        cond = self.t_mlp(sinusoid(t * 1000.0, self.cfg.d_model)) + self.style(style)
+        frame = torch.arange(2 * T, device=dev) // 2
+        ca_mask = (frame[:, None] - torch.arange(T, device=dev)[None]).abs() > self.cfg.audio_window
+        for blk in self.blocks:
+            h = blk(h, cond, a, ca_mask)
+        h = h.reshape(B, T, 2, -1)
+        return torch.cat([self.body_out(h[:, :, 0]), self.face_out(h[:, :, 1])], dim=-1)
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def parameter_comparison(cfg: NetConfig | None = None) -> dict:
+    """Parameters of the shared face+body net vs two single-modality nets.
+
+    A single-modality net has the same trunk (blocks, audio encoder, style and
+    timestep embeddings) but only one adapter/head pair; two of them (one body,
+    one face) are what "separate networks of the same trunk size" costs.
+
+    Returns:
+        dict with ``shared``, ``separate_body``, ``separate_face``,
+        ``separate_total`` and ``ratio`` (= shared / separate_total).
+    """
+    net = CoSpeechNet(cfg)
+    total = count_parameters(net)
+    body_only = total - count_parameters(net.face_in) - count_parameters(net.face_out)
+    face_only = total - count_parameters(net.body_in) - count_parameters(net.body_out)
+    return {"shared": total, "separate_body": body_only, "separate_face": face_only,
+            "separate_total": body_only + face_only, "ratio": total / (body_only + face_only)}

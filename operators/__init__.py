@@ -1,0 +1,16 @@
+"""bpy.types.Operator classes (``cospeech.*``)."""
+import bpy
+
+from . import motion_ops
+
+CLASSES = motion_ops.CLASSES
+
+
+def register():
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+
+
+def unregister():
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

@@ -1,0 +1,162 @@
+"""Rig, import, take and FBX operators (thin: validate, call addon/, report)."""
+from __future__ import annotations
+
+import os
+
+import bpy
+from bpy.props import EnumProperty, StringProperty
+from bpy_extras.io_utils import ExportHelper, ImportHelper
+
+from ..addon import bake, fbx_export, rig
+from ..model.motion import MotionClip, MotionFormatError
+
+
+def active_rig(context):
+    """RigInfo of the active object, raising rig.RigError with the reason."""
+    return rig.detect_rig(context.active_object)
+
+
+class COSPEECH_OT_add_default_rig(bpy.types.Operator):
+    """Add the licence-free SMPL-X rig (mannequin-x wooden mesh, Exp### shape keys)"""
+    bl_idname = "cospeech.add_default_rig"
+    bl_label = "Add SMPL-X Rig"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        try:
+            arm, _ = rig.build_default_rig(collection=context.collection)
+        except FileNotFoundError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        for ob in context.view_layer.objects:
+            ob.select_set(False)
+        arm.select_set(True)
+        context.view_layer.objects.active = arm
+        return {"FINISHED"}
+
+
+class COSPEECH_OT_add_smplx_model_rig(bpy.types.Operator, ImportHelper):
+    """Build a rig from your own licensed SMPL-X model file (SMPLX_*.npz)"""
+    bl_idname = "cospeech.add_smplx_model_rig"
+    bl_label = "Add Rig From SMPL-X Model"
+    bl_options = {"REGISTER", "UNDO"}
+    filename_ext = ".npz"
+    filter_glob: StringProperty(default="*.npz", options={"HIDDEN"})
+
+    def execute(self, context):
+        try:
+            arm, _ = rig.build_smplx_model_rig(self.filepath, collection=context.collection)
+        except (FileNotFoundError, rig.RigError) as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        context.view_layer.objects.active = arm
+        return {"FINISHED"}
+
+
+class COSPEECH_OT_import_motion(bpy.types.Operator, ImportHelper):
+    """Import a BEAT2 / AMASS-style SMPL-X .npz as a new take on the active rig
+    (or on a new default rig when no SMPL-X/FLAME armature is active)"""
+    bl_idname = "cospeech.import_motion"
+    bl_label = "Import SMPL-X Motion (.npz)"
+    bl_options = {"REGISTER", "UNDO"}
+    filename_ext = ".npz"
+    filter_glob: StringProperty(default="*.npz", options={"HIDDEN"})
+
+    def execute(self, context):
+        try:
+            clip = MotionClip.load(self.filepath)
+        except (FileNotFoundError, MotionFormatError) as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        ob = context.active_object
+        if ob is not None and ob.type == "ARMATURE":
+            try:
+                info = rig.detect_rig(ob)
+            except rig.RigError as exc:
+                self.report({"ERROR"}, str(exc))
+                return {"CANCELLED"}
+        else:
+            arm, _ = rig.build_default_rig(collection=context.collection)
+            context.view_layer.objects.active = arm
+            info = rig.detect_rig(arm)
+        name = os.path.splitext(os.path.basename(self.filepath))[0]
+        take = bake.bake_clip(info, clip, context.scene.frame_current, name=name, scene=context.scene)
+        self.report({"INFO"}, f"Imported {clip.num_frames} frames as take '{take.action.name}' "
+                              f"(frames {take.frame_start}–{take.frame_end})")
+        return {"FINISHED"}
+
+
+class COSPEECH_OT_export_fbx(bpy.types.Operator, ExportHelper):
+    """Export the active take of the active rig as FBX with a game-engine preset"""
+    bl_idname = "cospeech.export_fbx"
+    bl_label = "Export Take (FBX)"
+    bl_options = {"REGISTER"}
+    filename_ext = ".fbx"
+    filter_glob: StringProperty(default="*.fbx", options={"HIDDEN"})
+    preset: EnumProperty(name="Preset", items=[(k, v[0], v[1]) for k, v in fbx_export.PRESETS.items()])
+
+    @classmethod
+    def poll(cls, context):
+        ob = context.active_object
+        if ob is None or ob.type != "ARMATURE" or ob.animation_data is None or ob.animation_data.action is None:
+            cls.poll_message_set("Select a rig with a take to export")
+            return False
+        return True
+
+    def execute(self, context):
+        try:
+            info = active_rig(context)
+            path = fbx_export.export_take(info, info.armature.animation_data.action, self.filepath,
+                                          self.preset, context.scene)
+        except (rig.RigError, fbx_export.ExportError) as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Wrote {path}")
+        return {"FINISHED"}
+
+
+class COSPEECH_OT_set_take(bpy.types.Operator):
+    """Make this take the active animation of the rig"""
+    bl_idname = "cospeech.set_take"
+    bl_label = "Use Take"
+    bl_options = {"REGISTER", "UNDO"}
+    action: StringProperty(name="Take")
+
+    def execute(self, context):
+        act = bpy.data.actions.get(self.action)
+        if act is None or not act.get("cospeech_take"):
+            self.report({"ERROR"}, f"No take named '{self.action}'")
+            return {"CANCELLED"}
+        try:
+            info = active_rig(context)
+        except rig.RigError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        bake.activate_take(info, act)
+        return {"FINISHED"}
+
+
+class COSPEECH_OT_delete_take(bpy.types.Operator):
+    """Delete this take (its armature and face actions); undo brings it back"""
+    bl_idname = "cospeech.delete_take"
+    bl_label = "Delete Take"
+    bl_options = {"REGISTER", "UNDO"}
+    action: StringProperty(name="Take")
+
+    def invoke(self, context, event):
+        return context.window_manager.invoke_confirm(self, event)
+
+    def execute(self, context):
+        act = bpy.data.actions.get(self.action)
+        if act is None or not act.get("cospeech_take"):
+            self.report({"ERROR"}, f"No take named '{self.action}'")
+            return {"CANCELLED"}
+        for n in str(act.get("cospeech_key_action", "")).split(","):
+            if n and n in bpy.data.actions:
+                bpy.data.actions.remove(bpy.data.actions[n])
+        bpy.data.actions.remove(act)
+        return {"FINISHED"}
+
+
+CLASSES = (COSPEECH_OT_add_default_rig, COSPEECH_OT_add_smplx_model_rig, COSPEECH_OT_import_motion,
+           COSPEECH_OT_export_fbx, COSPEECH_OT_set_take, COSPEECH_OT_delete_take)

@@ -1,0 +1,85 @@
+"""Sidebar panels (draw only) in the 3D Viewport and the Sequencer."""
+from __future__ import annotations
+
+import bpy
+
+from ..addon import bake
+
+
+def _draw(layout, context):
+    s = context.scene.cospeech
+    ob = context.active_object
+
+    col = layout.column(align=True)
+    col.label(text="Generate", icon="SPEAKER")
+    for op in ("cospeech.generate", "cospeech.regenerate_range"):
+        if hasattr(bpy.types, "COSPEECH_OT_" + op.split(".")[1]):
+            col.operator(op)
+    col.prop(s, "style")
+    col.prop(s, "guidance")
+    row = col.row(align=True)
+    row.prop(s, "seed")
+    if hasattr(bpy.types, "COSPEECH_OT_randomize_seed"):
+        row.operator("cospeech.randomize_seed", text="", icon="FILE_REFRESH")
+    col.prop(s, "variations")
+    col.prop(s, "steps")
+    col.prop(s, "device")
+    box = layout.box()
+    box.label(text="Animate")
+    grid = box.grid_flow(columns=2, align=True)
+    for p in ("animate_face", "animate_body", "animate_hands", "animate_lower"):
+        grid.prop(s, p)
+    box = layout.box()
+    box.label(text="Regenerate Range")
+    if context.scene.use_preview_range:
+        box.label(text=f"Preview range {context.scene.frame_preview_start}–{context.scene.frame_preview_end}")
+    else:
+        row = box.row(align=True)
+        row.prop(s, "regen_start")
+        row.prop(s, "regen_end")
+    box.prop(s, "lock_selected_keys")
+
+    box = layout.box()
+    box.label(text="Rig & Takes", icon="ARMATURE_DATA")
+    row = box.row(align=True)
+    row.operator("cospeech.add_default_rig", text="Add Rig")
+    row.operator("cospeech.import_motion", text="Import .npz")
+    if ob is not None and ob.type == "ARMATURE":
+        active = ob.animation_data.action if ob.animation_data else None
+        for act in bake.takes_of(ob):
+            r = box.row(align=True)
+            op = r.operator("cospeech.set_take", text=act.name,
+                            icon="PLAY" if act == active else "ACTION", depress=act == active)
+            op.action = act.name
+            r.operator("cospeech.delete_take", text="", icon="X").action = act.name
+
+    box = layout.box()
+    box.label(text="Export", icon="EXPORT")
+    box.prop(s, "fbx_preset")
+    op = box.operator("cospeech.export_fbx")
+    op.preset = s.fbx_preset
+
+
+class COSPEECH_PT_view3d(bpy.types.Panel):
+    bl_label = "CoSpeech"
+    bl_idname = "COSPEECH_PT_view3d"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "CoSpeech"
+
+    def draw(self, context):
+        _draw(self.layout, context)
+
+
+class COSPEECH_PT_sequencer(bpy.types.Panel):
+    bl_label = "CoSpeech"
+    bl_idname = "COSPEECH_PT_sequencer"
+    bl_space_type = "SEQUENCE_EDITOR"
+    bl_region_type = "UI"
+    bl_category = "CoSpeech"
+
+    def draw(self, context):
+        _draw(self.layout, context)
+
+
+CLASSES = (COSPEECH_PT_view3d, COSPEECH_PT_sequencer)
