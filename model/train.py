@@ -1,0 +1,312 @@
+"""Train the CoSpeech flow-matching model on a BEAT2-layout folder.
+
+Pure Python/PyTorch; never imports bpy.
+
+    python -m model.train --data ../shared/data/beat2 --holdout 0.2 --minutes 40
+
+Data: every ``smplxflame_30/<name>.npz`` with a matching ``wave16k/<name>.wav``
+(the BEAT2 layout, Liu et al. "EMAGE", CVPR 2024).  ``--holdout f`` removes
+the last fraction ``f`` of *every* clip (motion and audio) from training, so
+with the single shipped capture the last 20 % of 2_scott_0_1_1 stays unseen
+for ``evaluate.py``.
+
+Augmentation (physically valid only):
+
+* left-right mirror (:func:`representation.mirror_clip`: joint swaps,
+  axis-angle (x,y,z)->(x,-y,-z), trans x -> -x);
+* time stretch by factors ``--stretch`` (default 0.9, 1.0, 1.1): motion
+  resampled with slerp (``MotionClip.resample``), audio with the phase
+  vocoder ``librosa.effects.time_stretch`` (pitch kept), so they stay in sync.
+
+Styles: per training window, the mean upper-body joint speed (joints of
+``skeleton.UPPER_BODY``, forward kinematics) is compared with the terciles
+of that quantity over all un-augmented windows -> calm / moderate /
+energetic; every mirrored window is labelled ``left_mirror``.
+
+Each step draws ``--batch`` random windows of ``--window`` frames and a random
+conditioning mask (none 40 %, known prefix 30 %, known both sides 20 %,
+sparse locked frames 10 %).  Everything random is seeded from
+``(--seed, step)``, so a run resumed from ``--ckpt`` continues identically.
+Output: ``cospeech.safetensors`` + ``cospeech.json`` (EMA weights, float16)
+and ``loss_curve.png`` in ``--out``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .features import SAMPLE_RATE, FPS, audio_features
+from .flow import flow_loss
+from .generate import DEFAULT_WEIGHTS_DIR, STYLES, save_weights
+from .motion import MotionClip
+from .network import CoSpeechNet, NetConfig, count_parameters
+from .representation import Normaliser, clip_to_frames, mirror_clip
+from .skeleton import UPPER_BODY, forward_kinematics
+
+STYLE_IDS = [s[0] for s in STYLES]
+
+
+def find_pairs(data_dir: str | os.PathLike) -> list[tuple[Path, Path]]:
+    """(npz, wav) pairs of a BEAT2-layout folder; FileNotFoundError if none."""
+    d = Path(data_dir)
+    pairs = []
+    for npz in sorted((d / "smplxflame_30").glob("*.npz")):
+        wav = d / "wave16k" / (npz.stem + ".wav")
+        if wav.is_file():
+            pairs.append((npz, wav))
+    if not pairs:
+        raise FileNotFoundError(f"no smplxflame_30/*.npz with matching wave16k/*.wav under {d}")
+    return pairs
+
+
+def upper_body_speed(clip: MotionClip) -> np.ndarray:
+    """(T,) mean speed (m/s) of the upper-body joints, central differences at clip.fps."""
+    pos = forward_kinematics(clip.poses, clip.trans)[:, list(UPPER_BODY)]
+    vel = np.gradient(pos, axis=0) * clip.fps
+    return np.linalg.norm(vel, axis=-1).mean(axis=1)
+
+
+def stretch_clip(clip: MotionClip, wave: np.ndarray, factor: float) -> tuple[MotionClip, np.ndarray]:
+    """Slow down (factor > 1) or speed up motion and audio together."""
+    if abs(factor - 1.0) < 1e-6:
+        return clip, wave
+    import librosa
+    m = clip.resample(clip.fps * factor)
+    m = MotionClip(m.poses, m.expressions, m.trans, clip.fps, clip.betas, clip.gender)
+    w = librosa.effects.time_stretch(wave, rate=1.0 / factor).astype(np.float32)
+    return m, w
+
+
+class Dataset:
+    """All augmented versions of the training clips, as normalised arrays."""
+
+    def __init__(self, data_dir, holdout: float, stretch: list[float], window: int, log=print):
+        import librosa
+        self.window = window
+        base = []
+        for npz, wav in find_pairs(data_dir):
+            clip = MotionClip.load(npz)
+            if abs(clip.fps - FPS) > 1e-6:
+                clip = clip.resample(FPS)
+            wave, _ = librosa.load(str(wav), sr=SAMPLE_RATE, mono=True)
+            n = int(math.floor(clip.num_frames * (1.0 - holdout)))
+            if n < window + 2:
+                log(f"skip {npz.name}: {n} training frames < window {window}")
+                continue
+            base.append((npz.stem, clip.slice(0, n), wave[: int(round(n / FPS * SAMPLE_RATE))]))
+            log(f"{npz.stem}: {n} of {clip.num_frames} frames for training (holdout {holdout:g})")
+        if not base:
+            raise ValueError("no clip long enough for training")
+        self.sources = [b[0] for b in base]
+        # normaliser on un-stretched originals + mirrors
+        frames0 = [clip_to_frames(c) for _, c, _ in base] + [clip_to_frames(mirror_clip(c)) for _, c, _ in base]
+        self.norm = Normaliser.fit(np.concatenate(frames0))
+        # energy terciles over un-augmented windows
+        win_means = []
+        for _, c, _ in base:
+            sp = upper_body_speed(c)
+            cs = np.concatenate([[0], np.cumsum(sp)])
+            win_means.append((cs[window:] - cs[:-window]) / window)
+        self.thresholds = np.percentile(np.concatenate(win_means), [100 / 3, 200 / 3])
+        self.versions = []  # (x (T,F), audio (T,A), speed cumsum, mirrored)
+        for name, c, w in base:
+            for f in stretch:
+                cs_, ws_ = stretch_clip(c, w, f)
+                feats = audio_features(ws_, SAMPLE_RATE)
+                T = min(cs_.num_frames, feats.shape[0])
+                for mirrored in (False, True):
+                    cm = mirror_clip(cs_) if mirrored else cs_
+                    x = self.norm.encode(cm)[:T]
+                    sp = upper_body_speed(cm)[:T]
+                    self.versions.append((x, feats[:T], np.concatenate([[0], np.cumsum(sp)]), mirrored))
+        log(f"{len(self.versions)} augmented versions, energy terciles {self.thresholds.round(3).tolist()} m/s")
+        self.train_frames = np.concatenate([v[0] for v in self.versions if not v[3]])
+
+    def style_of(self, vi: int, start: int) -> int:
+        x, _, cs, mirrored = self.versions[vi]
+        if mirrored:
+            return STYLE_IDS.index("left_mirror")
+        e = (cs[start + self.window] - cs[start]) / self.window
+        return int(np.searchsorted(self.thresholds, e))  # 0 calm, 1 moderate, 2 energetic
+
+    def batch(self, rng: np.random.Generator, B: int):
+        W = self.window
+        xs, aus, st, ms = [], [], [], []
+        for _ in range(B):
+            vi = int(rng.integers(len(self.versions)))
+            x, a, _, _ = self.versions[vi]
+            s = int(rng.integers(0, x.shape[0] - W + 1))
+            xs.append(x[s:s + W])
+            aus.append(a[s:s + W])
+            st.append(self.style_of(vi, s))
+            ms.append(random_mask(rng, W))
+        return (torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(aus)),
+                torch.tensor(st, dtype=torch.long), torch.from_numpy(np.stack(ms)))
+
+
+def random_mask(rng: np.random.Generator, W: int) -> np.ndarray:
+    """(W,) float32 conditioning mask: none / prefix / both sides / sparse locked frames."""
+    m = np.zeros(W, np.float32)
+    u = rng.random()
+    if u < 0.4:
+        return m
+    if u < 0.7:
+        m[: int(rng.integers(4, W // 3))] = 1
+    elif u < 0.9:
+        a = int(rng.integers(4, W // 2))
+        b = int(rng.integers(a + 8, W - 3))
+        m[:a] = 1
+        m[b:] = 1
+    else:
+        m[rng.random(W) < rng.uniform(0.02, 0.1)] = 1
+    return m
+
+
+def plot_loss(losses: list[float], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(losses, alpha=0.3, lw=0.7, label="batch")
+    if len(losses) >= 20:
+        k = 20
+        sm = np.convolve(losses, np.ones(k) / k, mode="valid")
+        ax.plot(np.arange(k - 1, len(losses)), sm, label=f"mean of {k}")
+    ax.set_xlabel("step")
+    ax.set_ylabel("flow-matching loss")
+    ax.set_yscale("log")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def train(args) -> dict:
+    torch.set_num_threads(args.threads)
+    log = (lambda *a: print(*a, flush=True))
+    t0 = time.time()
+    ds = Dataset(args.data, args.holdout, args.stretch, args.window, log)
+    cfg = NetConfig(d_model=args.d_model, n_layers=args.layers, n_heads=args.heads,
+                    n_styles=len(STYLES))
+    torch.manual_seed(args.seed)
+    net = CoSpeechNet(cfg)
+    ema = CoSpeechNet(cfg)
+    ema.load_state_dict(net.state_dict())
+    ema.requires_grad_(False)
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.01)
+    step, losses, elapsed_before = 0, [], 0.0
+    ckpt = Path(args.ckpt)
+    if args.resume and ckpt.is_file():
+        st = torch.load(ckpt, map_location="cpu", weights_only=True)
+        net.load_state_dict(st["net"])
+        ema.load_state_dict(st["ema"])
+        opt.load_state_dict(st["opt"])
+        step, losses, elapsed_before = int(st["step"]), list(st["losses"]), float(st["elapsed"])
+        log(f"resumed from {ckpt} at step {step}")
+    log(f"parameters: {count_parameters(net)}; steps {args.steps}, batch {args.batch}, window {args.window}")
+
+    def lr_at(s):
+        warm = 100
+        if s < warm:
+            return args.lr * (s + 1) / warm
+        return args.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, (s - warm) / max(1, args.steps - warm))))
+
+    def save_ckpt():
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"net": net.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step,
+                    "losses": torch.tensor(losses), "elapsed": elapsed_before + time.time() - t_start}, ckpt)
+
+    from tqdm import tqdm
+    t_start = time.time()
+    deadline = t_start + args.minutes * 60 if args.minutes > 0 else float("inf")
+    bar = tqdm(total=args.steps, initial=step, desc="train", mininterval=5, file=sys.stdout)
+    net.train()
+    stopped_early = False
+    while step < args.steps:
+        if time.time() > deadline:
+            stopped_early = True
+            log(f"time budget of {args.minutes} min reached at step {step}")
+            break
+        rng = np.random.default_rng([args.seed, step])
+        torch.manual_seed(args.seed * 1_000_003 + step)
+        x, a, s, m = ds.batch(rng, args.batch)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        loss = flow_loss(net, x, a, s, m)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        with torch.no_grad():
+            d = min(args.ema, (1 + step) / (10 + step))
+            for pe, p in zip(ema.parameters(), net.parameters()):
+                pe.lerp_(p, 1 - d)
+        losses.append(loss.item())
+        step += 1
+        bar.update(1)
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+        if step % args.ckpt_every == 0:
+            save_ckpt()
+    bar.close()
+    save_ckpt()
+    out = Path(args.out)
+    info = {"steps": step, "planned_steps": args.steps, "stopped_by_time_budget": stopped_early,
+            "final_loss_mean_last100": float(np.mean(losses[-100:])) if losses else None,
+            "train_seconds": elapsed_before + time.time() - t_start, "batch": args.batch,
+            "lr": args.lr, "seed": args.seed, "holdout": args.holdout, "stretch": args.stretch,
+            "sources": ds.sources, "energy_terciles_m_per_s": ds.thresholds.tolist(),
+            "parameters": count_parameters(net), "threads": args.threads}
+    meta = {"window": args.window, "overlap": args.overlap, "training": info,
+            "data_license": "BEAT2 (CC BY-NC 4.0); these weights inherit CC BY-NC 4.0"}
+    save_weights(out, ema, ds.norm, meta)
+    plot_loss(losses, out / "loss_curve.png")
+    log(json.dumps(info, indent=1))
+    log(f"saved {out / 'cospeech.safetensors'}")
+    return info
+
+
+def build_parser() -> argparse.ArgumentParser:
+    default_data = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "beat2"
+    ap = argparse.ArgumentParser(prog="python -m model.train", description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default=str(default_data), help="BEAT2-layout folder")
+    ap.add_argument("--out", default=str(DEFAULT_WEIGHTS_DIR), help="where to write the weights")
+    ap.add_argument("--ckpt", default="out/train/ckpt.pt", help="resumable checkpoint (torch.save)")
+    ap.add_argument("--resume", action="store_true", help="continue from --ckpt if it exists")
+    ap.add_argument("--ckpt-every", type=int, default=100)
+    ap.add_argument("--holdout", type=float, default=0.2, help="last fraction of each clip kept out")
+    ap.add_argument("--stretch", type=float, nargs="+", default=[0.9, 1.0, 1.1])
+    ap.add_argument("--window", type=int, default=120, help="frames per training window")
+    ap.add_argument("--overlap", type=int, default=24, help="generation window overlap (frames), stored in json")
+    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--minutes", type=float, default=0, help="wall-time budget (0 = none)")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--ema", type=float, default=0.995)
+    ap.add_argument("--d-model", type=int, default=128)
+    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not 0.0 <= args.holdout < 1.0:
+        print("error: --holdout must be in [0, 1)", file=sys.stderr)
+        return 2
+    train(args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
