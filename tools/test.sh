@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Run the test suite: everything on bpy 4.5 LTS (.venv), and the Blender-side
+# tests (rig, bake, FBX, extension, operators) again on bpy 5.0 (.venv50).
+# pytest's exit code 5 ("no tests collected") counts as a failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+run() {  # run PYTHON ARGS...
+  local py=$1; shift
+  "$py" -m pytest "$@"
+  local rc=$?
+  if [ $rc -eq 5 ]; then echo "FAILED: pytest collected no tests ($*)"; return 1; fi
+  return $rc
+}
+status=0
+echo "== bpy 4.5: full suite =="
+run .venv/bin/python -q tests "$@" || status=1
+if [ -x .venv50/bin/python ]; then
+  echo "== bpy 5.0: Blender-side tests =="
+  run .venv50/bin/python -q tests/test_bake.py tests/test_fbx.py tests/test_extension.py \
+      $(ls tests/test_operator*.py tests/test_install*.py 2>/dev/null) "$@" || status=1
+else
+  echo "FAILED: .venv50 (bpy 5.0) missing: run tools/setup.sh"; status=1
+fi
+exit $status
