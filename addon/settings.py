@@ -66,7 +66,40 @@ class CoSpeechSettings(bpy.types.PropertyGroup):
         return out
 
 
+ADDON_ID = __package__.rsplit(".", 1)[0]   # "bl_ext.<repo>.cospeech" inside Blender
+
+
+class CoSpeechPreferences(bpy.types.AddonPreferences):
+    bl_idname = ADDON_ID
+    weights_dir: StringProperty(
+        name="Model Weights Folder", subtype="DIR_PATH", default="",
+        description="Folder with cospeech.safetensors + cospeech.json from your own training run; "
+                    "empty = the bundled model")
+
+    def draw(self, context):
+        self.layout.prop(self, "weights_dir")
+        try:
+            from ..model.generate import select_device
+            dev, warn = select_device("auto")
+            import torch
+            if dev.type == "cuda":
+                p = torch.cuda.get_device_properties(dev)
+                self.layout.label(text=f"GPU: {p.name}, {p.total_memory / 2**30:.1f} GiB", icon="CHECKMARK")
+            else:
+                self.layout.label(text="CPU only (no CUDA GPU found)", icon="INFO")
+        except Exception as exc:  # torch missing: say so instead of a traceback
+            self.layout.label(text=f"Model unavailable: {exc}", icon="ERROR")
+
+
+def preferences(context=None):
+    """This add-on's preferences, or None when not registered as an add-on (tests, CLI)."""
+    context = context or bpy.context
+    addon = context.preferences.addons.get(ADDON_ID)
+    return addon.preferences if addon is not None else None
+
+
 def register():
+    bpy.utils.register_class(CoSpeechPreferences)
     bpy.utils.register_class(CoSpeechSettings)
     bpy.types.Scene.cospeech = bpy.props.PointerProperty(type=CoSpeechSettings)
 
@@ -74,3 +107,4 @@ def register():
 def unregister():
     del bpy.types.Scene.cospeech
     bpy.utils.unregister_class(CoSpeechSettings)
+    bpy.utils.unregister_class(CoSpeechPreferences)

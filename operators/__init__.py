@@ -1,9 +1,9 @@
 """bpy.types.Operator classes (``cospeech.*``)."""
 import bpy
 
-from . import motion_ops
+from . import generate_ops, motion_ops
 
-CLASSES = motion_ops.CLASSES
+CLASSES = motion_ops.CLASSES + generate_ops.CLASSES
 
 
 def register():

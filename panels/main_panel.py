@@ -4,6 +4,12 @@ from __future__ import annotations
 import bpy
 
 from ..addon import bake
+from ..operators import generate_ops
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    import textwrap
+    return textwrap.wrap(text, width)
 
 
 def _draw(layout, context):
@@ -12,15 +18,22 @@ def _draw(layout, context):
 
     col = layout.column(align=True)
     col.label(text="Generate", icon="SPEAKER")
-    for op in ("cospeech.generate", "cospeech.regenerate_range"):
-        if hasattr(bpy.types, "COSPEECH_OT_" + op.split(".")[1]):
-            col.operator(op)
+    why = generate_ops.missing_dependencies()
+    if why:
+        box = col.box()
+        for line in _wrap(why, 40):
+            box.label(text=line, icon="ERROR" if line == _wrap(why, 40)[0] else "BLANK1")
+    job = generate_ops.RUNNING["job"]
+    if job is not None:
+        col.progress(factor=job.progress, text=f"Generating {int(job.progress * 100)}%")
+        col.operator("cospeech.cancel_generation", icon="CANCEL")
+    col.operator("cospeech.generate", icon="PLAY_SOUND")
+    col.operator("cospeech.regenerate_range", icon="FILE_REFRESH")
     col.prop(s, "style")
     col.prop(s, "guidance")
     row = col.row(align=True)
     row.prop(s, "seed")
-    if hasattr(bpy.types, "COSPEECH_OT_randomize_seed"):
-        row.operator("cospeech.randomize_seed", text="", icon="FILE_REFRESH")
+    row.operator("cospeech.randomize_seed", text="", icon="FILE_REFRESH")
     col.prop(s, "variations")
     col.prop(s, "steps")
     col.prop(s, "device")

@@ -1,0 +1,447 @@
+"""One generation, split by thread:
+
+1. :func:`prepare_generate` / :func:`prepare_regenerate` (main thread) read
+   everything needed from bpy — strip, audio, rig, settings, the take's
+   current keys — and validate it.  Nothing in the scene changes.
+2. :meth:`Job.run` (worker thread or inline) loads the model and samples
+   motion.  It touches no bpy data, so Blender stays responsive; it polls
+   ``job.cancel`` through the model's progress callback.
+3. :meth:`Job.apply` (main thread) bakes the result as new take(s).  Only
+   this step writes to the scene, so a cancelled or failed job leaves the
+   scene exactly as it was, and one undo step covers the whole generation.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+
+import bpy
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from ..model.motion import MotionClip
+from . import audio as audio_mod
+from . import bake, compat, rig
+
+MODEL_FPS = 30.0
+SAMPLE_RATE = 16000
+_GENERATORS: dict = {}
+_GENERATORS_LOCK = threading.Lock()
+
+
+class GenerationError(ValueError):
+    """The request cannot run; the message is shown to the user as is."""
+
+
+def model_api():
+    """The model's public API module (imports torch on first use).
+
+    Raises:
+        GenerationError: the model package or its dependencies are missing.
+    """
+    try:
+        from ..model import generate
+    except ImportError as exc:
+        raise GenerationError(
+            f"CoSpeech's model cannot load: {exc}. Install the extension package for your "
+            "platform (it bundles PyTorch), or run tools/setup.sh in a source checkout.") from exc
+    return generate
+
+
+def get_generator(device: str, weights_dir: str | None = None):
+    """Cached :class:`model.generate.Generator` for ``device`` ("auto"/"cpu"/"cuda")
+    and ``weights_dir`` (None: the bundled weights).
+
+    Raises:
+        model.generate.WeightsError: missing or corrupt weights.
+    """
+    gen_mod = model_api()
+    key = (device, weights_dir or "")
+    with _GENERATORS_LOCK:
+        if key not in _GENERATORS:
+            _GENERATORS[key] = gen_mod.Generator.load(weights_dir or None, device=device)
+        return _GENERATORS[key]
+
+
+def clear_generator_cache() -> None:
+    with _GENERATORS_LOCK:
+        _GENERATORS.clear()
+
+
+@dataclass
+class Job:
+    """Everything a generation needs, read from bpy up front."""
+
+    rig_info: rig.RigInfo | None         # None: build the default rig when applying
+    wave: np.ndarray                     # (N,) float32 mono 16 kHz, the heard stretch
+    span: audio_mod.AudioSpan
+    style: str
+    guidance: float
+    seeds: list[int]
+    steps: int
+    device: str
+    parts: frozenset
+    known: MotionClip | None = None      # regenerate: the take at 30 fps
+    known_mask: np.ndarray | None = None  # (T,) bool at 30 fps, True = keep
+    base_take: object = None             # regenerate: the take action it starts from
+    regen_frames: tuple[int, int] | None = None
+    locked_frames: set = field(default_factory=set)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    progress: float = 0.0
+    weights_dir: str | None = None
+    results: list = field(default_factory=list)
+    error: BaseException | None = None
+    warning: str = ""
+
+    # ---------------------------------------------------------- worker side
+    def run(self) -> None:
+        """Sample one clip per seed (no bpy access).  Sets ``results`` or ``error``."""
+        try:
+            gen_mod = model_api()
+            gen = get_generator(self.device, self.weights_dir)
+            self.warning = getattr(gen, "warning", "") or ""
+            n = len(self.seeds)
+            for i, seed in enumerate(self.seeds):
+                def progress(frac, i=i):
+                    self.progress = (i + frac) / n
+                    return not self.cancel.is_set()
+                clip = gen.generate(self.wave, SAMPLE_RATE, style=self.style, guidance=self.guidance,
+                                    seed=seed, steps=self.steps, known=self.known,
+                                    known_mask=self.known_mask, progress=progress)
+                self.results.append((seed, clip))
+            self.progress = 1.0
+        except BaseException as exc:  # reported on the main thread
+            if type(exc).__name__ == "Cancelled" or self.cancel.is_set():
+                self.cancel.set()
+            self.error = exc
+
+    # ------------------------------------------------------------ main side
+    def apply(self, context) -> list:
+        """Bake results as new takes; returns the take actions (main thread only)."""
+        if self.error is not None or self.cancel.is_set():
+            return []
+        if self.rig_info is None:
+            arm, _ = rig.build_default_rig(collection=context.collection)
+            context.view_layer.objects.active = arm
+            self.rig_info = rig.detect_rig(arm)
+        takes = []
+        for seed, clip in self.results:
+            if self.base_take is None:
+                name = f"{self.span.strip_name} · {self.style} · seed {seed}"
+                take = bake.bake_clip(self.rig_info, clip, self.span.frame_start, name=name,
+                                      scene=context.scene, parts=self.parts)
+                action = take.action
+            else:
+                action = _regenerated_take(self, clip, seed, context.scene)
+            _record_source(action, self, seed)
+            takes.append(action)
+        if takes:
+            bake.activate_take(self.rig_info, takes[-1])
+        return takes
+
+
+def _record_source(action, job: Job, seed: int) -> None:
+    s = job.span
+    action["cospeech_audio"] = s.path
+    action["cospeech_audio_t0"] = s.t0
+    action["cospeech_audio_t1"] = s.t1
+    action["cospeech_strip"] = s.strip_name
+    action["cospeech_strip_frame"] = s.frame_start
+    action["cospeech_seed"] = seed
+    action["cospeech_style"] = job.style
+    action["cospeech_guidance"] = job.guidance
+    action["cospeech_steps"] = job.steps
+
+
+def read_span_audio(span: audio_mod.AudioSpan) -> np.ndarray:
+    """The heard stretch of the file, mono 16 kHz, zero-padded to the span length.
+
+    Raises:
+        GenerationError: unreadable / unsupported audio (message from the loader).
+    """
+    features = _features_module()
+    try:
+        wave = features.load_audio(span.path)
+    except (features.AudioError, OSError) as exc:
+        raise GenerationError(str(exc)) from exc
+    a, b = int(round(span.t0 * SAMPLE_RATE)), int(round(span.t1 * SAMPLE_RATE))
+    seg = wave[a:b]
+    if len(seg) < b - a:
+        seg = np.pad(seg, (0, b - a - len(seg)))
+    return np.ascontiguousarray(seg, np.float32)
+
+
+def _features_module():
+    try:
+        from ..model import features
+    except ImportError as exc:
+        raise GenerationError(f"CoSpeech's audio features cannot load: {exc}") from exc
+    return features
+
+
+def _settings_job_kwargs(settings, seeds=None) -> dict:
+    parts = frozenset(settings.parts())
+    if not parts:
+        raise GenerationError("Nothing to animate: switch on at least one of Face, Body, Hands, "
+                              "Lower Body & Root.")
+    seed0 = settings.seed
+    from .settings import preferences
+    prefs = preferences()
+    wdir = bpy.path.abspath(prefs.weights_dir) if prefs is not None and prefs.weights_dir else None
+    return dict(weights_dir=wdir, style=settings.style, guidance=float(settings.guidance),
+                seeds=seeds if seeds is not None else [seed0 + i for i in range(settings.variations)],
+                steps=int(settings.steps), device=settings.device.lower(), parts=parts)
+
+
+def check_device(device: str) -> str:
+    """Refuse nothing, but say when CUDA was asked for and is absent (the model falls back)."""
+    if device != "cuda":
+        return ""
+    try:
+        import torch
+    except ImportError:
+        return ""
+    if not torch.cuda.is_available():
+        return "CUDA requested but no CUDA GPU is available: running on the CPU."
+    return ""
+
+
+def prepare_generate(context, create_rig: bool = True) -> Job:
+    """Validate the scene and read the strip + audio for a fresh generation.
+
+    Raises:
+        GenerationError / audio.StripError / rig.RigError with a user message.
+    """
+    scene = context.scene
+    strip = audio_mod.pick_sound_strip(scene)
+    span = audio_mod.strip_span(scene, strip)
+    ob = context.active_object
+    if ob is not None and ob.type == "ARMATURE":
+        info = rig.detect_rig(ob)
+    else:
+        info = find_rig(scene)
+        if info is None and not create_rig:
+            raise GenerationError("No SMPL-X or FLAME rig: select one, or allow creating the default rig.")
+    wave = read_span_audio(span)
+    return Job(info, wave, span, **_settings_job_kwargs(scene.cospeech))
+
+
+def find_rig(scene):
+    """First SMPL-X/FLAME rig in the scene (RigInfo) or None."""
+    for ob in scene.objects:
+        if ob.type == "ARMATURE":
+            try:
+                return rig.detect_rig(ob)
+            except rig.RigError:
+                continue
+    return None
+
+
+# ------------------------------------------------------------- regenerate
+def regen_range(scene) -> tuple[int, int]:
+    """Frames to regenerate: the preview range when on, else the panel fields."""
+    s = scene.cospeech
+    if scene.use_preview_range:
+        return int(scene.frame_preview_start), int(scene.frame_preview_end)
+    return int(s.regen_start), int(s.regen_end)
+
+
+def prepare_regenerate(context) -> Job:
+    """Validate and read what in-painting a frame range of the active take needs.
+
+    The take's audio comes from the file and times stored on the take when it
+    was generated, so the range is regenerated against the same sound even if
+    the strip has moved since.
+
+    Raises:
+        GenerationError / rig.RigError with a user message.
+    """
+    scene = context.scene
+    info = rig.detect_rig(context.active_object)
+    ad = info.armature.animation_data
+    take = ad.action if ad else None
+    if take is None or not take.get("cospeech_take"):
+        raise GenerationError("The active rig has no CoSpeech take: generate one first.")
+    if "cospeech_audio" not in take:
+        raise GenerationError(f"Take '{take.name}' was imported, not generated from audio: "
+                              "it has no speech to regenerate against.")
+    t_start, t_end = int(take["cospeech_frame_start"]), int(take["cospeech_frame_end"])
+    a, b = regen_range(scene)
+    if b < a:
+        raise GenerationError(f"Empty regenerate range {a}–{b}: set the preview range (or Start/End).")
+    if b < t_start or a > t_end:
+        raise GenerationError(f"Range {a}–{b} is outside take '{take.name}' (frames {t_start}–{t_end}).")
+    if a <= t_start and b >= t_end:
+        raise GenerationError(f"Range {a}–{b} covers the whole take: use Generate for a new take.")
+    a, b = max(a, t_start), min(b, t_end)
+    fps = bake.scene_fps(scene)
+    span = audio_mod.AudioSpan(str(take["cospeech_audio"]), float(take["cospeech_audio_t0"]),
+                               float(take["cospeech_audio_t1"]), t_start, t_end,
+                               str(take.get("cospeech_strip", "")), fps)
+    if not os.path.isfile(span.path):
+        raise GenerationError(f"The take's audio file is gone: {span.path}")
+    wave = read_span_audio(span)
+    known = take_to_clip(info, take, t_start, t_end, fps)
+    locked = locked_frames(take, a, b) if scene.cospeech.lock_selected_keys else set()
+    # mask at 30 fps: keep frames whose time is outside [a, b] or on a locked frame
+    T = int(np.ceil(len(wave) / SAMPLE_RATE * MODEL_FPS))
+    frame_of = t_start + np.arange(T) / MODEL_FPS * fps          # scene frame (float) of model frame
+    regen = (frame_of > a - 0.5) & (frame_of < b + 0.5)
+    for f in locked:
+        regen &= ~(np.abs(frame_of - f) < 0.5 * fps / MODEL_FPS + 1e-6)
+    known = known.resample(MODEL_FPS)
+    if known.num_frames < T:
+        pad = T - known.num_frames
+        known = MotionClip(np.pad(known.poses, ((0, pad), (0, 0)), mode="edge"),
+                           np.pad(known.expressions, ((0, pad), (0, 0)), mode="edge"),
+                           np.pad(known.trans, ((0, pad), (0, 0)), mode="edge"), MODEL_FPS)
+    job = Job(info, wave, span, **_settings_job_kwargs(scene.cospeech, seeds=[scene.cospeech.seed]))
+    job.known, job.known_mask = known, ~regen
+    job.base_take, job.regen_frames, job.locked_frames = take, (a, b), locked
+    return job
+
+
+def take_to_clip(info: rig.RigInfo, take, f0: int, f1: int, fps: float) -> MotionClip:
+    """Evaluate the take's f-curves (hand edits included) at frames f0..f1 as a clip at ``fps``."""
+    frames = np.arange(f0, f1 + 1)
+    T = len(frames)
+    poses = np.zeros((T, 165))
+    trans = np.zeros((T, 3))
+    exp = np.zeros((T, 100))
+    bag = compat.action_channelbag(take)
+    curves = {(fc.data_path, fc.array_index): fc for fc in (bag.fcurves if bag else [])}
+
+    def sample(fc):
+        return np.array([fc.evaluate(float(f)) for f in frames])
+
+    for bone, joints in info.bone_sources.items():
+        path = f'pose.bones["{bone}"].rotation_quaternion'
+        if (path, 0) not in curves:
+            continue
+        q = np.stack([sample(curves[(path, c)]) for c in range(4)], 1)
+        q /= np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+        rv = Rotation.from_quat(q[:, [1, 2, 3, 0]]).as_rotvec()
+        j = joints[-1]
+        poses[:, 3 * j:3 * j + 3] = rv
+    if info.location_bone:
+        path = f'pose.bones["{info.location_bone}"].location'
+        for c in range(3):
+            if (path, c) in curves:
+                trans[:, c] = sample(curves[(path, c)])
+    names = [n for n in str(take.get("cospeech_key_action", "")).split(",") if n]
+    if names and names[0] in bpy.data.actions:
+        kbag = compat.action_channelbag(bpy.data.actions[names[0]])
+        for fc in (kbag.fcurves if kbag else []):
+            key = fc.data_path.split('"')[1] if '"' in fc.data_path else ""
+            if key.startswith(rig.EXP_PREFIX) and key[3:].isdigit() and int(key[3:]) < 100:
+                exp[:, int(key[3:])] = sample(fc)
+    return MotionClip(poses, exp, trans, fps)
+
+
+def locked_frames(take, a: int, b: int) -> set:
+    """Frames in [a, b] that have a selected keyframe on any of the take's f-curves."""
+    out = set()
+    for fc in compat.action_fcurves(take):
+        n = len(fc.keyframe_points)
+        if n == 0:
+            continue
+        sel = np.zeros(n, bool)
+        fc.keyframe_points.foreach_get("select_control_point", sel)
+        if not sel.any():
+            continue
+        co = np.zeros(2 * n, np.float32)
+        fc.keyframe_points.foreach_get("co", co)
+        for f in np.round(co[0::2][sel]).astype(int):
+            if a <= f <= b:
+                out.add(int(f))
+    return out
+
+
+def _regenerated_take(job: Job, clip: MotionClip, seed: int, scene):
+    """Copy the base take and overwrite only the keys on frames in the range
+    (minus locked frames) with the new clip; all other keys stay byte-identical."""
+    base = job.base_take
+    a, b = job.regen_frames
+    fps = bake.scene_fps(scene)
+    t_start = int(base["cospeech_frame_start"])
+    new = clip.resample(fps)
+    fresh = bake.bake_clip(job.rig_info, new, t_start, name="tmp", scene=scene, parts=job.parts,
+                           assign=False)
+    action = base.copy()
+    action.name = f"{base.name.split(' · regen')[0]} · regen {a}-{b} seed {seed}"
+    fresh_curves = {(fc.data_path, fc.array_index): fc for fc in compat.action_fcurves(fresh.action)}
+    _splice(action, fresh_curves, a, b, job.locked_frames)
+    _continuous_quaternions(action, a, b)
+    key_names = []
+    old_keys = [n for n in str(base.get("cospeech_key_action", "")).split(",") if n]
+    for old_name, fresh_key in zip(old_keys, fresh.key_actions):
+        old = bpy.data.actions.get(old_name)
+        if old is None:
+            continue
+        kcopy = old.copy()
+        kcopy.name = action.name + " (face)"
+        _splice(kcopy, {(fc.data_path, fc.array_index): fc for fc in compat.action_fcurves(fresh_key)},
+                a, b, job.locked_frames)
+        key_names.append(kcopy.name)
+    for tmp in [fresh.action] + list(fresh.key_actions):
+        bpy.data.actions.remove(tmp)
+    action["cospeech_key_action"] = ",".join(key_names)
+    action["cospeech_regen_of"] = base.name
+    action.use_fake_user = True
+    return action
+
+
+def _splice(action, fresh_curves: dict, a: int, b: int, locked: set) -> None:
+    for fc in compat.action_fcurves(action):
+        src = fresh_curves.get((fc.data_path, fc.array_index))
+        if src is None:
+            continue
+        n, m = len(fc.keyframe_points), len(src.keyframe_points)
+        co = np.zeros(2 * n, np.float32)
+        fc.keyframe_points.foreach_get("co", co)
+        sco = np.zeros(2 * m, np.float32)
+        src.keyframe_points.foreach_get("co", sco)
+        lookup = dict(zip(np.round(sco[0::2]).astype(int).tolist(), sco[1::2].tolist()))
+        frames = np.round(co[0::2]).astype(int)
+        changed = False
+        for i, f in enumerate(frames.tolist()):
+            if a <= f <= b and f not in locked and f in lookup:
+                co[2 * i + 1] = lookup[f]
+                changed = True
+        if changed:
+            fc.keyframe_points.foreach_set("co", co)
+            fc.update()
+
+
+def _continuous_quaternions(action, a: int, b: int) -> None:
+    """Flip the sign of regenerated quaternion keys in [a, b] where needed so
+    each follows its predecessor's hemisphere (q and -q are one rotation, but
+    Blender interpolates channels independently).  Keys outside stay as they are."""
+    groups: dict = {}
+    for fc in compat.action_fcurves(action):
+        if fc.data_path.endswith("rotation_quaternion"):
+            groups.setdefault(fc.data_path, {})[fc.array_index] = fc
+    for chans in groups.values():
+        if len(chans) != 4:
+            continue
+        cos = []
+        for c in range(4):
+            kp = chans[c].keyframe_points
+            co = np.zeros(2 * len(kp), np.float32)
+            kp.foreach_get("co", co)
+            cos.append(co)
+        if len({len(co) for co in cos}) != 1:
+            continue
+        frames = np.round(cos[0][0::2]).astype(int)
+        q = np.stack([co[1::2] for co in cos], 1)
+        flipped = False
+        for i in range(1, len(frames)):
+            if a <= frames[i] <= b and float(q[i] @ q[i - 1]) < 0:
+                q[i] *= -1
+                flipped = True
+        if flipped:
+            for c in range(4):
+                cos[c][1::2] = q[:, c]
+                chans[c].keyframe_points.foreach_set("co", cos[c])
+                chans[c].update()

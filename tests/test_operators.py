@@ -1,0 +1,335 @@
+"""The main job through the real operators: generate from a sound strip,
+regenerate a range, cancel, undo, takes, and the bad inputs of DESIGN.md."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+bpy = pytest.importorskip("bpy")
+
+from conftest import DEV_AUDIO, load_extension_package, need  # noqa: E402
+
+cs = load_extension_package()
+from cospeech.addon import audio, bake, compat, generation, rig  # noqa: E402
+from cospeech.operators import generate_ops  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def registered():
+    cs.register()
+    yield
+    cs.unregister()
+
+
+@pytest.fixture
+def arctic():
+    return need(DEV_AUDIO / "arctic_a0009.wav")
+
+
+def new_scene(fps=30, with_rig=True):
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = fps, 1.0
+    arm = None
+    if with_rig:
+        arm, _ = rig.build_default_rig()
+        bpy.context.view_layer.objects.active = arm
+    s = scene.cospeech
+    s.steps, s.seed, s.variations = 2, 0, 1
+    return scene, arm
+
+
+def add_strip(scene, path, frame_start=1, channel=1):
+    strip = compat.new_sound_strip(scene, "speech", str(path), channel, frame_start)
+    strip.select = True
+    scene.sequence_editor.active_strip = strip
+    return strip
+
+
+def snapshot():
+    """What a failed / cancelled operation must leave unchanged."""
+    return (sorted(a.name for a in bpy.data.actions), sorted(o.name for o in bpy.data.objects),
+            {o.name: (o.animation_data.action.name if o.animation_data and o.animation_data.action else None)
+             for o in bpy.data.objects})
+
+
+def run(op="generate", **kw):
+    try:
+        return getattr(bpy.ops.cospeech, op)(**kw)
+    except RuntimeError as exc:   # bpy turns ERROR reports into RuntimeError
+        return str(exc)
+
+
+def keys(action):
+    out = {}
+    for fc in compat.action_fcurves(action):
+        co = np.zeros(2 * len(fc.keyframe_points), np.float32)
+        fc.keyframe_points.foreach_get("co", co)
+        out[(fc.data_path, fc.array_index)] = co.reshape(-1, 2)
+    return out
+
+
+@pytest.mark.parametrize("fps", [24, 25, 30, 60])
+def test_generate_honours_strip_timing_and_fps(arctic, fps):
+    scene, arm = new_scene(fps)
+    strip = add_strip(scene, arctic, frame_start=20)
+    strip.frame_offset_start = 6                 # trim the head: heard from frame 26
+    strip.frame_offset_end = 3
+    heard = (int(strip.frame_final_start), int(strip.frame_final_end) - 1)
+    assert run() == {"FINISHED"}
+    take = arm.animation_data.action
+    assert take["cospeech_frame_start"] == heard[0] == 26
+    assert abs(take["cospeech_frame_end"] - heard[1]) <= 1
+    assert take["cospeech_audio_t0"] == pytest.approx(6 / fps)
+    assert take.get("cospeech_take") and take.use_fake_user
+    # the mesh's expression channels are animated too
+    mesh = [o for o in bpy.data.objects if o.type == "MESH"][0]
+    assert mesh.data.shape_keys.animation_data.action is not None
+
+
+def test_variations_make_distinct_takes_and_keep_old_ones(arctic):
+    scene, arm = new_scene()
+    add_strip(scene, arctic)
+    assert run() == {"FINISHED"}
+    first = arm.animation_data.action.name
+    scene.cospeech.variations, scene.cospeech.seed = 3, 10
+    assert run() == {"FINISHED"}
+    takes = bake.takes_of(arm)
+    assert len(takes) == 4 and first in [t.name for t in takes]
+    seeds = sorted(t["cospeech_seed"] for t in takes if t.name != first)
+    assert seeds == [10, 11, 12]
+    k = [keys(t)[('pose.bones["left_elbow"].rotation_quaternion', 1)][:, 1] for t in takes if t.name != first]
+    assert np.abs(k[0] - k[1]).max() > 1e-3, "different seeds gave the same gestures"
+
+
+def test_same_seed_same_motion(arctic):
+    scene, arm = new_scene()
+    add_strip(scene, arctic)
+    run()
+    a = keys(arm.animation_data.action)
+    run()
+    b = keys(arm.animation_data.action)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_regenerate_range_keeps_outside_frames_and_locked_keys(arctic):
+    scene, arm = new_scene()
+    add_strip(scene, arctic)
+    run()
+    base = arm.animation_data.action
+    before = keys(base)
+    # lock frame 40: select its keys on one bone
+    for fc in compat.action_fcurves(base):
+        for kp in fc.keyframe_points:
+            kp.select_control_point = int(round(kp.co[0])) == 40
+    scene.use_preview_range = True
+    scene.frame_preview_start, scene.frame_preview_end = 30, 60
+    scene.cospeech.seed = 99
+    assert run("regenerate_range") == {"FINISHED"}
+    new = arm.animation_data.action
+    assert new != base and base.name in bpy.data.actions
+    after = keys(new)
+    assert keys(base).keys() == before.keys()
+    changed = 0
+    for k, co in before.items():
+        f = co[:, 0]
+        outside = (f < 30) | (f > 60) | (f == 40)
+        assert np.array_equal(after[k][outside], co[outside]), f"{k} changed outside the range"
+        changed += int(np.any(after[k][~outside, 1] != co[~outside, 1]))
+    assert changed > 50, "the range was not regenerated"
+    # borders: the jump into and out of the range is like a normal frame step
+    q = after[('pose.bones["right_wrist"].rotation_quaternion', 0)][:, 1]
+    step = np.abs(np.diff(q))
+    i0 = int(np.nonzero(after[('pose.bones["right_wrist"].rotation_quaternion', 0)][:, 0] == 30)[0][0])
+    assert step[i0 - 1] <= max(5 * np.median(step) + 1e-4, np.percentile(step, 99))
+
+
+def test_regenerate_bad_ranges(arctic):
+    scene, arm = new_scene()
+    add_strip(scene, arctic)
+    run()
+    snap = snapshot()
+    scene.use_preview_range = True
+    scene.frame_preview_start, scene.frame_preview_end = 500, 600
+    assert "outside take" in run("regenerate_range")
+    scene.frame_preview_start, scene.frame_preview_end = 1, 10_000
+    assert "whole take" in run("regenerate_range")
+    scene.use_preview_range = False
+    scene.cospeech.regen_start, scene.cospeech.regen_end = 50, 40
+    assert "Empty regenerate range" in run("regenerate_range")
+    assert snapshot() == snap
+
+
+def test_cancel_leaves_scene_unchanged(arctic):
+    scene, arm = new_scene()
+    add_strip(scene, arctic)
+    snap = snapshot()
+    job = generation.prepare_generate(bpy.context)
+    job.cancel.set()                 # as Esc does from the modal handler
+    job.run()
+    assert job.apply(bpy.context) == [] and snapshot() == snap
+    assert job.error is not None and type(job.error).__name__ == "Cancelled"
+
+
+def test_undo_reverts_a_generation(arctic):
+    scene, arm = new_scene()
+    add_strip(scene, arctic)
+    n = len(bpy.data.actions)
+    with bpy.context.temp_override(window=bpy.context.window_manager.windows[0]):
+        bpy.ops.ed.undo_push(message="before generate")
+        # 'EXEC_DEFAULT', True: run as a UI call does, with its undo step
+        assert bpy.ops.cospeech.generate("EXEC_DEFAULT", True) == {"FINISHED"}
+        assert len(bpy.data.actions) == n + 2       # armature take + face take
+        bpy.ops.ed.undo()                           # one Ctrl+Z
+        assert len(bpy.data.actions) == n
+        assert not any(a.get("cospeech_take") for a in bpy.data.actions)
+
+
+def test_strip_moved_after_generation(arctic):
+    scene, arm = new_scene()
+    strip = add_strip(scene, arctic, frame_start=1)
+    run()
+    take = arm.animation_data.action
+    strip.frame_start = 200                       # the user moves the strip
+    scene.use_preview_range = True
+    scene.frame_preview_start, scene.frame_preview_end = 20, 40
+    assert run("regenerate_range") == {"FINISHED"}   # uses the take's recorded audio
+    assert arm.animation_data.action["cospeech_audio_t0"] == take["cospeech_audio_t0"]
+    scene.use_preview_range = False
+    assert run() == {"FINISHED"}                  # a new take follows the strip
+    assert arm.animation_data.action["cospeech_frame_start"] == 200
+
+
+# ------------------------------------------------------------- bad input
+def test_no_sound_strip():
+    scene, _ = new_scene()
+    snap = snapshot()
+    assert "No sound strip" in run()
+    assert snapshot() == snap
+
+
+def test_missing_and_corrupt_audio(arctic, tmp_path):
+    scene, _ = new_scene()
+    gone = tmp_path / "gone.wav"
+    shutil.copy(arctic, gone)
+    add_strip(scene, gone)
+    gone.unlink()
+    snap = snapshot()
+    assert "file not found" in run()
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk" * 10)
+    scene2, _ = new_scene()
+    try:
+        add_strip(scene2, corrupt)
+    except RuntimeError:
+        pytest.skip("Blender itself refuses the corrupt file as a strip")
+    snap = snapshot()
+    msg = run()
+    assert isinstance(msg, str) and "corrupt.wav" in msg
+    assert snapshot() == snap
+
+
+def test_wrong_armature(arctic):
+    scene, _ = new_scene(with_rig=False)
+    other = bpy.data.objects.new("Mixamo", bpy.data.armatures.new("Mixamo"))
+    scene.collection.objects.link(other)
+    bpy.context.view_layer.objects.active = other
+    add_strip(scene, arctic)
+    snap = snapshot()
+    assert "neither an SMPL-X rig" in run()
+    assert snapshot() == snap
+
+
+def test_no_rig_creates_default(arctic):
+    scene, _ = new_scene(with_rig=False)
+    add_strip(scene, arctic)
+    assert run() == {"FINISHED"}
+    arms = [o for o in bpy.data.objects if o.type == "ARMATURE"]
+    assert len(arms) == 1 and arms[0].animation_data.action.get("cospeech_take")
+
+
+def _formats(arctic, tmp_path):
+    wave, sr = sf.read(arctic, dtype="float32")
+    import librosa
+    out = {}
+    out["stereo_44k.wav"] = (np.stack([wave, wave * 0.5], 1), sr, None)
+    out["8k.wav"] = (librosa.resample(wave, orig_sr=sr, target_sr=8000), 8000, None)
+    out["48k_float.wav"] = (librosa.resample(wave, orig_sr=sr, target_sr=48000), 48000, "FLOAT")
+    out["speech.flac"] = (wave, sr, None)
+    out["speech.ogg"] = (wave, sr, None)
+    out["speech.mp3"] = (wave, sr, None)
+    paths = []
+    for name, (w, r, sub) in out.items():
+        p = tmp_path / name
+        try:
+            sf.write(p, w, r, subtype=sub) if sub else sf.write(p, w, r)
+        except Exception:
+            continue
+        paths.append(p)
+    return paths
+
+
+def test_audio_formats(arctic, tmp_path):
+    paths = _formats(arctic, tmp_path)
+    assert {"stereo_44k.wav", "8k.wav", "48k_float.wav", "speech.flac", "speech.ogg"} <= {p.name for p in paths}
+    for p in paths:
+        scene, arm = new_scene()
+        add_strip(scene, p)
+        assert run() == {"FINISHED"}, p.name
+        take = arm.animation_data.action
+        n = take["cospeech_frame_end"] - take["cospeech_frame_start"] + 1
+        assert abs(n - 3.1 * 30) < 4, (p.name, n)
+
+
+def test_silence_and_clipping_noise(tmp_path):
+    sr = 16000
+    sf.write(tmp_path / "silence.wav", np.zeros(sr * 2, np.float32), sr)
+    rng = np.random.default_rng(0)
+    sf.write(tmp_path / "noise.wav", np.clip(rng.normal(0, 3, sr * 2), -1, 1).astype(np.float32), sr)
+    for name in ("silence.wav", "noise.wav"):
+        scene, arm = new_scene()
+        add_strip(scene, tmp_path / name)
+        assert run() == {"FINISHED"}, name
+        for co in keys(arm.animation_data.action).values():
+            assert np.all(np.isfinite(co))
+
+
+def test_one_second_clip(tmp_path, arctic):
+    wave, sr = sf.read(arctic, dtype="float32")
+    sf.write(tmp_path / "one.wav", wave[:sr], sr)
+    scene, arm = new_scene()
+    add_strip(scene, tmp_path / "one.wav")
+    assert run() == {"FINISHED"}
+    t = arm.animation_data.action
+    assert t["cospeech_frame_end"] - t["cospeech_frame_start"] + 1 == 30
+
+
+def test_cuda_requested_without_gpu(arctic):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is present")
+    scene, arm = new_scene()
+    add_strip(scene, arctic)
+    scene.cospeech.device = "CUDA"
+    assert run() == {"FINISHED"}          # falls back to CPU with a warning
+
+
+def test_corrupt_or_missing_weights(arctic, tmp_path):
+    scene, arm = new_scene()
+    add_strip(scene, arctic)
+    snap = snapshot()
+    for setup in ("missing", "corrupt"):
+        wdir = tmp_path / setup
+        wdir.mkdir()
+        if setup == "corrupt":
+            src = generation.model_api().DEFAULT_WEIGHTS_DIR
+            shutil.copy(src / "cospeech.json", wdir / "cospeech.json")
+            (wdir / "cospeech.safetensors").write_bytes(b"\x00" * 100)
+        job = generation.prepare_generate(bpy.context)
+        job.weights_dir = str(wdir)
+        job.run()
+        assert type(job.error).__name__ == "WeightsError", job.error
+        assert job.apply(bpy.context) == [] and snapshot() == snap
