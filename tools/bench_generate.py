@@ -1,0 +1,68 @@
+"""Benchmark the whole operator path (sound strip → audio → model → baked take)
+for 10 s and 60 s of speech through ``bpy.ops.cospeech.generate``.
+
+Prints numbers, asserts nothing.  Run:  .venv/bin/python tools/bench_generate.py [--steps 8]
+Speech: ../shared/data/dev_audio/beat2_scott_2_2.wav when present, else the
+bundled demo clip repeated.
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tools"))
+from cospeech_cli import DEMO_AUDIO, load_package  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=8)
+    args = ap.parse_args()
+    import bpy
+    import soundfile as sf
+
+    pkg = load_package()
+    pkg.register()
+    try:
+        from cospeech.addon import compat, rig
+        from cospeech.model.features import load_audio
+        src = REPO.parent / "shared" / "data" / "dev_audio" / "beat2_scott_2_2.wav"
+        wave = load_audio(src if src.exists() else DEMO_AUDIO)
+        tmp = Path(tempfile.mkdtemp())
+        print(f"bpy {bpy.app.version_string}; speech: {src.name if src.exists() else DEMO_AUDIO.name}; "
+              f"steps {args.steps}")
+        for seconds in (10, 60):
+            n = seconds * 16000
+            clip = np.tile(wave, int(np.ceil(n / len(wave))))[:n]
+            path = tmp / f"speech_{seconds}s.wav"
+            sf.write(path, clip, 16000)
+            bpy.ops.wm.read_factory_settings(use_empty=True)
+            scene = bpy.context.scene
+            scene.render.fps = 30
+            strip = compat.new_sound_strip(scene, "speech", str(path), 1, 1)
+            scene.sequence_editor.active_strip = strip
+            arm, _ = rig.build_default_rig()
+            bpy.context.view_layer.objects.active = arm
+            scene.cospeech.steps = args.steps
+            for run in ("cold (loads the model)", "warm"):
+                t = time.perf_counter()
+                bpy.ops.cospeech.generate()
+                dt = time.perf_counter() - t
+                frames = seconds * 30
+                print(f"{seconds:3d} s speech, {run:24s}: {dt:6.2f} s end to end, "
+                      f"{frames / dt:7.0f} frames/s, {dt * 60 / seconds:6.2f} s per minute of audio")
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"peak resident memory of this process: {peak:.0f} MiB")
+    finally:
+        pkg.unregister()
+
+
+if __name__ == "__main__":
+    main()

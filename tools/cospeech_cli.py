@@ -1,0 +1,181 @@
+"""Headless CoSpeech: speech file(s) in, animated rig out — through the same
+operators the Blender UI uses (real bpy, no window).
+
+For each speech file it builds a scene with the file as a sound strip and
+the default SMPL-X rig, runs ``cospeech.generate``, and writes into the
+output folder:
+
+    NAME.blend      the scene (sound strip, rig, take)
+    NAME.fbx        the take with the chosen FBX preset
+    NAME.npz        the motion in the BEAT2 layout (30 fps)
+    NAME_preview.png a contact sheet of frames rendered with Workbench
+
+Usage:
+    .venv/bin/python tools/cospeech_cli.py SPEECH.wav [--out out/] [--style moderate]
+        [--seed 0] [--guidance 2] [--steps 8] [--fps 30] [--preset UNITY] [--no-preview]
+    .venv/bin/python tools/cospeech_cli.py FOLDER --out out/    # batch, with a progress bar
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+AUDIO_EXT = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".m4a"}
+DEMO_AUDIO = REPO / "tools" / "demo_audio" / "arctic_a0007.wav"
+
+
+def load_package():
+    """Import the repository as package ``cospeech`` (as Blender imports an extension)."""
+    import importlib.util
+    if "cospeech" in sys.modules:
+        return sys.modules["cospeech"]
+    spec = importlib.util.spec_from_file_location("cospeech", REPO / "__init__.py",
+                                                  submodule_search_locations=[str(REPO)])
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["cospeech"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def generate_one(audio: Path, out_dir: Path, args) -> dict:
+    """Run the main job on one file; returns the written paths and timings."""
+    import bpy
+
+    from cospeech.addon import compat, generation, rig
+    from cospeech.model.motion import MotionClip
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = args.fps, 1.0
+    strip = compat.new_sound_strip(scene, audio.stem, str(audio.resolve()), 1, 1)
+    strip.select = True
+    scene.sequence_editor.active_strip = strip
+    arm, _ = rig.build_default_rig()
+    bpy.context.view_layer.objects.active = arm
+    s = scene.cospeech
+    s.style, s.seed, s.guidance, s.steps, s.device = args.style, args.seed, args.guidance, args.steps, args.device
+    t = time.perf_counter()
+    res = bpy.ops.cospeech.generate()
+    seconds = time.perf_counter() - t
+    if res != {"FINISHED"}:
+        raise RuntimeError(f"generation failed for {audio}")
+    take = arm.animation_data.action
+    f0, f1 = int(take["cospeech_frame_start"]), int(take["cospeech_frame_end"])
+    scene.frame_start, scene.frame_end = f0, f1
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = audio.stem
+    paths = {}
+    paths["fbx"] = out_dir / f"{stem}.fbx"
+    bpy.ops.cospeech.export_fbx(filepath=str(paths["fbx"]), preset=args.preset)
+    clip = generation.take_to_clip(rig.detect_rig(arm), take, f0, f1, args.fps)
+    clip = clip.resample(30.0) if args.fps != 30 else clip
+    paths["npz"] = out_dir / f"{stem}.npz"
+    MotionClip.save(clip, paths["npz"])
+    if not args.no_preview:
+        paths["preview"] = out_dir / f"{stem}_preview.png"
+        render_contact_sheet(scene, arm, f0, f1, paths["preview"])
+    paths["blend"] = out_dir / f"{stem}.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(paths["blend"].resolve()))
+    return {"paths": paths, "seconds": seconds, "frames": f1 - f0 + 1}
+
+
+def render_contact_sheet(scene, arm, f0: int, f1: int, path: Path, n: int = 8) -> None:
+    """Render ``n`` evenly spaced frames with Workbench and tile them in one PNG."""
+    import bpy
+    import numpy as np
+    from PIL import Image
+
+    cam_data = bpy.data.cameras.new("PreviewCam")
+    cam_data.lens = 50
+    cam = bpy.data.objects.new("PreviewCam", cam_data)
+    scene.collection.objects.link(cam)
+    cam.location = (0.0, -4.2, 0.95)
+    cam.rotation_euler = (np.radians(90), 0.0, 0.0)
+    scene.camera = cam
+    scene.render.engine = "BLENDER_WORKBENCH"
+    scene.display.shading.light = "STUDIO"
+    scene.display.shading.color_type = "SINGLE"
+    scene.display.shading.single_color = (0.75, 0.55, 0.35)
+    scene.render.resolution_x, scene.render.resolution_y = 240, 400
+    scene.render.resolution_percentage = 100
+    scene.render.film_transparent = False
+    scene.render.image_settings.file_format = "PNG"
+    tiles = []
+    tmp = path.with_suffix(".frame.png")
+    for f in np.linspace(f0, f1, n).round().astype(int):
+        scene.frame_set(int(f))
+        scene.render.filepath = str(tmp)
+        bpy.ops.render.render(write_still=True)
+        tiles.append(Image.open(tmp).convert("RGB"))
+    tmp.unlink(missing_ok=True)
+    w, h = tiles[0].size
+    sheet = Image.new("RGB", (w * n, h), "white")
+    for i, im in enumerate(tiles):
+        sheet.paste(im, (i * w, 0))
+    sheet.save(path)
+    bpy.data.objects.remove(cam)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("audio", nargs="?", default=str(DEMO_AUDIO),
+                   help="speech file or folder of speech files (default: the bundled demo clip)")
+    p.add_argument("--out", default=str(REPO / "out" / "demo"), help="output folder")
+    p.add_argument("--style", default=None, help="style id (default: the model's default)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--guidance", type=float, default=2.0)
+    p.add_argument("--steps", type=int, default=8)
+    p.add_argument("--fps", type=int, default=30, help="scene frame rate (24/25/30/60 …)")
+    p.add_argument("--device", default="AUTO", choices=["AUTO", "CPU", "CUDA"])
+    p.add_argument("--preset", default="UNITY", choices=["UNITY", "UNREAL", "GENERIC"])
+    p.add_argument("--no-preview", action="store_true", help="skip the rendered contact sheet")
+    args = p.parse_args(argv)
+
+    src = Path(args.audio)
+    if not src.exists():
+        print(f"error: {src} does not exist", file=sys.stderr)
+        return 2
+    pkg = load_package()
+    pkg.register()
+    try:
+        return _run(args, src)
+    finally:
+        # The bpy 4.5 module hangs at interpreter exit while Python classes are
+        # still registered (seen with a one-operator script): always unregister.
+        pkg.unregister()
+
+
+def _run(args, src: Path) -> int:
+    if args.style is None:
+        from cospeech.model.generate import DEFAULT_STYLE
+        args.style = DEFAULT_STYLE
+    out = Path(args.out)
+    if src.is_dir():
+        from tqdm import tqdm
+        files = sorted(f for f in src.iterdir() if f.suffix.lower() in AUDIO_EXT)
+        if not files:
+            print(f"error: no audio files in {src}", file=sys.stderr)
+            return 2
+        failed = 0
+        for f in tqdm(files, desc="CoSpeech batch", unit="file"):
+            try:
+                generate_one(f, out / f.stem, args)
+            except Exception as exc:  # keep going: report at the end
+                failed += 1
+                tqdm.write(f"{f.name}: FAILED: {exc}")
+        print(f"batch done: {len(files) - failed} of {len(files)} files → {out}")
+        return 1 if failed else 0
+    info = generate_one(src, out, args)
+    print(f"generated {info['frames']} frames from {src.name} in {info['seconds']:.2f} s "
+          f"(audio → baked take, {args.steps} steps)")
+    for kind, path in info["paths"].items():
+        print(f"  {kind:8s} {os.path.relpath(path)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
