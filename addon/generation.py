@@ -100,7 +100,7 @@ class Job:
         try:
             gen_mod = model_api()
             gen = get_generator(self.device, self.weights_dir)
-            self.warning = getattr(gen, "warning", "") or ""
+            self.warning = getattr(gen, "device_warning", "") or ""
             n = len(self.seeds)
             for i, seed in enumerate(self.seeds):
                 def progress(frac, i=i):

@@ -53,6 +53,7 @@ BC_SIGMA = 0.3
 BC_ORDER = 7
 BC_THRESHOLD = 0.3
 TRIM_S = 2.0
+TRANS_SIGMAS = (2.0, 4.0, 8.0, 12.0, 20.0)
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
@@ -257,12 +258,66 @@ def border_check(gen, wave: np.ndarray, take: MotionClip, a: int, b: int, seed: 
             "mean_abs_pose_change_inside_rad": inside_change}
 
 
+def tune_smoothing(weights: str | None, sigmas: list[float], steps: int, guidance: float, style: str,
+                   holdout: float = 0.2, write: bool = False, device: str = "cpu") -> dict:
+    """Choose ``smooth_sigma`` without touching the held-out data.
+
+    Generates motion for ``dev_audio/beat2_scott_2_2.wav`` (same speaker, a
+    take that is not in training, no motion ground truth).  First
+    ``trans_sigma`` is chosen (grid ``TRANS_SIGMAS``) so that the root
+    translation speed is closest (log ratio) to the *training* part of the
+    capture; then ``smooth_sigma`` (grid ``sigmas``) so that the jerk is
+    closest to the training part's jerk.  With ``write`` both are stored in
+    the weights' ``cospeech.json``.
+    """
+    from .generate import CONFIG_FILE, DEFAULT_WEIGHTS_DIR, Generator
+    gen = Generator.load(weights, device)
+    full = MotionClip.load(SHARED / "beat2" / "smplxflame_30" / "2_scott_0_1_1.npz")
+    n_train = int(math.floor(full.num_frames * (1 - holdout)))
+    tr = full.slice(0, n_train)
+    target = jerk(forward_kinematics(tr.poses, tr.trans))
+    target_tr = float(np.linalg.norm(np.diff(tr.trans, axis=0), axis=1).mean() * FPS)
+    w = load_audio(SHARED / "dev_audio" / "beat2_scott_2_2.wav")
+    res_tr = {}
+    gen.smooth_sigma = 2.0
+    for ts in TRANS_SIGMAS:
+        gen.trans_sigma = ts
+        c = gen.generate(w, SAMPLE_RATE, seed=0, steps=steps, guidance=guidance, style=style)
+        res_tr[ts] = float(np.linalg.norm(np.diff(c.trans, axis=0), axis=1).mean() * FPS)
+    gen.trans_sigma = best_ts = min(TRANS_SIGMAS, key=lambda ts: abs(math.log(res_tr[ts] / target_tr)))
+    res = {}
+    for sg in sigmas:
+        gen.smooth_sigma = sg
+        c = gen.generate(w, SAMPLE_RATE, seed=0, steps=steps, guidance=guidance, style=style)
+        pos = forward_kinematics(c.poses, c.trans)
+        env = rms_envelope(w)
+        res[sg] = {"jerk": jerk(pos), "speed": upper_speed(pos), "lip_r": lip_r(c, env), "exp_r": exp_r(c, env)}
+    best = min(sigmas, key=lambda sg: abs(math.log(res[sg]["jerk"] / target)))
+    out = {"target_train_jerk": target, "by_sigma": res, "chosen": best, "target_train_trans_speed": target_tr,
+           "trans_speed_by_trans_sigma": res_tr, "chosen_trans_sigma": best_ts}
+    if write:
+        p = Path(weights or DEFAULT_WEIGHTS_DIR) / CONFIG_FILE
+        meta = json.loads(p.read_text())
+        meta["smooth_sigma"] = best
+        meta["trans_sigma"] = best_ts
+        meta["smooth_sigma_selection"] = {
+            "rule": "on dev_audio/beat2_scott_2_2: trans_sigma -> root speed closest to the training part of the "
+                    "capture, then smooth_sigma -> jerk closest to the training part's jerk",
+            "target_train_jerk": target, "by_sigma": {str(k): v for k, v in res.items()},
+            "target_train_trans_speed": target_tr, "trans_speed_by_trans_sigma": {str(k): v for k, v in res_tr.items()}}
+        p.write_text(json.dumps(meta, indent=1))
+    return out
+
+
 def evaluate(weights: str | None, out: Path, seeds: list[int], steps: int, guidance: float, style: str,
-             holdout: float = 0.2, device: str = "cpu") -> dict:
+             holdout: float = 0.2, device: str = "cpu", smooth_sigma: float | None = None) -> dict:
     """Held-out segment + every dev_audio clip; writes metrics.json and PNGs into ``out``."""
     from .generate import Generator
     out.mkdir(parents=True, exist_ok=True)
     gen = Generator.load(weights, device)
+    if smooth_sigma is not None:
+        gen.smooth_sigma = smooth_sigma
+        gen.trans_sigma = smooth_sigma
     full = MotionClip.load(SHARED / "beat2" / "smplxflame_30" / "2_scott_0_1_1.npz")
     wave_full = load_audio(SHARED / "beat2" / "wave16k" / "2_scott_0_1_1.wav")
     pos_full = forward_kinematics(full.poses, full.trans)
@@ -272,7 +327,8 @@ def evaluate(weights: str | None, out: Path, seeds: list[int], steps: int, guida
     accel = np.linalg.norm(np.diff(pos_full[:, list(UPPER_BODY)], n=2, axis=0), axis=-1).mean(1) * FPS ** 2
     accel_p99 = float(np.percentile(accel, 99))
     report = {"settings": {"seeds": seeds, "steps": steps, "guidance": guidance, "style": style,
-                           "holdout": holdout, "weights": str(weights or "bundled")},
+                           "holdout": holdout, "weights": str(weights or "bundled"),
+                           "smooth_sigma": gen.smooth_sigma, "trans_sigma": gen.trans_sigma},
               "capture_full": capture_reference(SHARED)}
 
     # ---- held-out segment
@@ -324,23 +380,36 @@ def evaluate(weights: str | None, out: Path, seeds: list[int], steps: int, guida
 
 def format_table(rep: dict) -> str:
     """Markdown table of the main numbers."""
-    rows = ["| clip | lip_r | exp_r | BC | jerk (m/s³) | speed (m/s) | speed ratio | jerk ratio |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = ["| clip | lip_r | exp_r | BC | jerk (m/s³) | speed (m/s) | speed / held-out cap. | jerk / held-out cap."
+            " | speed / full cap. | jerk / full cap. |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    full = rep["capture_full"]["own_audio"]
 
     def row(name, m, ratios=True):
-        sr = f"{m.get('speed_ratio', float('nan')):.2f}" if ratios else "1.00"
-        jr = f"{m.get('jerk_ratio', float('nan')):.2f}" if ratios else "1.00"
+        sr = f"{m.get('speed_ratio', float('nan')):.2f}" if ratios else "–"
+        jr = f"{m.get('jerk_ratio', float('nan')):.2f}" if ratios else "–"
         rows.append(f"| {name} | {m['lip_r']:.3f} | {m['exp_r']:.3f} | {m['BC']:.3f} | {m['jerk']:.1f} | "
-                    f"{m['speed']:.3f} | {sr} | {jr} |")
+                    f"{m['speed']:.3f} | {sr} | {jr} | {m['speed'] / full['speed']:.2f} | {m['jerk'] / full['jerk']:.2f} |")
 
     row("capture, full 63.5 s", rep["capture_full"]["own_audio"], False)
     w = rep["capture_full"]["wrong_audio"]
-    rows.append(f"| capture, wrong audio | {w['lip_r']:.3f} | {w['exp_r']:.3f} | {w['BC']:.3f} | | | | |")
+    rows.append(f"| capture, wrong audio | {w['lip_r']:.3f} | {w['exp_r']:.3f} | {w['BC']:.3f} | | | | | | |")
     if "heldout" in rep:
         row("capture, held-out 20 %", rep["heldout"]["capture"], False)
         row(f"generated, held-out (mean of {len(rep['settings']['seeds'])} seeds)", rep["heldout"]["generated"])
         for k, m in rep.get("dev_audio", {}).items():
             row(f"generated, {k}", m)
+        g = rep["heldout"]["generated"]
+        c = rep["heldout"]["capture"]
+        b = g["border"]
+        rows += ["", f"held-out extras: diversity across seeds {g['diversity']:.3f} m; novelty (nearest training "
+                     f"window) generated {g['novelty']:.3f} m vs real held-out {c['novelty']:.3f} m; "
+                     f"silence: speed {g['silence']['speed_silent']:.3f} (capture {c['silence']['speed_silent']:.3f}) m/s, "
+                     f"jaw {g['silence']['jaw_silent']:.3f} (capture {c['silence']['jaw_silent']:.3f}) rad vs speech "
+                     f"jaw {g['silence']['jaw_speech']:.3f} (capture {c['silence']['jaw_speech']:.3f}) rad; "
+                     f"in-painting frames {b['range']}: outside bit-identical {b['outside_bit_identical']}, border "
+                     f"accel {max(b['border_accel_m_s2']):.2f} m/s² vs capture p99 {b['capture_accel_p99_m_s2']:.2f}; "
+                     f"{g['seconds_per_take']:.2f} s per {rep['heldout']['frames'] / 30:.1f} s take"]
     return "\n".join(rows)
 
 
@@ -355,16 +424,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--holdout", type=float, default=0.2)
     ap.add_argument("--capture-only", action="store_true", help="only the capture's own numbers")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--smooth-sigma", type=float, default=None, help="override the weights' smooth_sigma")
+    ap.add_argument("--tune-smoothing", type=float, nargs="*", default=None,
+                    help="only choose smooth_sigma among these values (see tune_smoothing)")
+    ap.add_argument("--write", action="store_true", help="with --tune-smoothing: store the choice in the weights json")
     args = ap.parse_args(argv)
     import torch
     torch.set_num_threads(args.threads)
     if not (SHARED / "beat2").is_dir():
         print(f"error: evaluation data not found at {SHARED}")
         return 2
+    if args.tune_smoothing is not None:
+        sig = args.tune_smoothing or [0.0, 1.0, 1.5, 2.0, 3.0, 4.0]
+        print(json.dumps(tune_smoothing(args.weights, sig, args.steps, args.guidance, args.style, args.holdout,
+                                        args.write), indent=1))
+        return 0
     if args.capture_only:
         rep = {"capture_full": capture_reference(SHARED)}
     else:
-        rep = evaluate(args.weights, Path(args.out), args.seeds, args.steps, args.guidance, args.style, args.holdout)
+        rep = evaluate(args.weights, Path(args.out), args.seeds, args.steps, args.guidance, args.style, args.holdout,
+                       smooth_sigma=args.smooth_sigma)
     print(json.dumps(rep, indent=1))
     print(format_table(rep))
     return 0

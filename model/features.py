@@ -109,22 +109,14 @@ def _to_mono16k(wave: np.ndarray, sr: int) -> np.ndarray:
     return wave
 
 
-def raw_audio_features(wave: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """Un-normalised features (see module docstring) at 30 fps.
+CHUNK_FRAMES = 6000   # 60 s of 100 Hz analysis frames per chunk
+MARGIN_FRAMES = 50    # 0.5 s of context each side of a chunk
 
-    Args:
-        wave: (N,) or (N, C) / (C, N) float samples at ``sr`` Hz.
-        sr: sample rate in Hz; resampled to 16 kHz first when different.
-    Returns:
-        (T, FEATURE_DIM) float32 with ``T = ceil(N / sr * 30)``.
-    Raises:
-        AudioError: empty or non-finite input.
-    """
+
+def _frame_features(y: np.ndarray) -> tuple[np.ndarray, ...]:
+    """100 Hz frame-level features of one (chunk of) 16 kHz signal, centred frames."""
     import librosa
-    n_in = np.asarray(wave).shape[0] if np.asarray(wave).ndim == 1 else max(np.asarray(wave).shape)
-    T = num_frames(n_in, sr)
-    y = _to_mono16k(wave, sr)
-    if y.size < N_FFT:  # very short clips: pad so every librosa call has a frame
+    if y.size < N_FFT:
         y = np.pad(y, (0, N_FFT - y.size))
     mel = librosa.feature.melspectrogram(y=y, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP,
                                          n_mels=N_MELS, fmax=SAMPLE_RATE / 2)
@@ -136,6 +128,38 @@ def raw_audio_features(wave: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
     f0 = librosa.yin(y, fmin=65.0, fmax=400.0, sr=SAMPLE_RATE, frame_length=1024, hop_length=HOP)
     zcr = librosa.feature.zero_crossing_rate(y, frame_length=N_FFT, hop_length=HOP)[0]
     flat = librosa.feature.spectral_flatness(y=y, n_fft=N_FFT, hop_length=HOP)[0]
+    n = min(logmel.shape[1], onset.size, rms_db.size, f0.size, zcr.size, flat.size)
+    return logmel[:, :n], onset[:n], rms_db[:n], d_rms[:n], f0[:n], zcr[:n], flat[:n]
+
+
+def raw_audio_features(wave: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """Un-normalised features (see module docstring) at 30 fps.
+
+    Args:
+        wave: (N,) or (N, C) / (C, N) float samples at ``sr`` Hz.
+        sr: sample rate in Hz; resampled to 16 kHz first when different.
+    Returns:
+        (T, FEATURE_DIM) float32 with ``T = ceil(N / sr * 30)``.
+    Raises:
+        AudioError: empty or non-finite input.
+    """
+    n_in = np.asarray(wave).shape[0] if np.asarray(wave).ndim == 1 else max(np.asarray(wave).shape)
+    T = num_frames(n_in, sr)
+    y = _to_mono16k(wave, sr)
+    if y.size < N_FFT:  # very short clips: pad so every librosa call has a frame
+        y = np.pad(y, (0, N_FFT - y.size))
+    # Long audio is analysed in chunks (with margins) so memory stays bounded:
+    # frame-level quantities are local, clip-level ones are computed after stitching.
+    n_total = 1 + y.size // HOP  # centred librosa frames
+    parts = []
+    for f0_ in range(0, n_total, CHUNK_FRAMES):
+        f1_ = min(n_total, f0_ + CHUNK_FRAMES)
+        a = max(0, f0_ - MARGIN_FRAMES)
+        b = min(n_total, f1_ + MARGIN_FRAMES)
+        seg = y[a * HOP:(b - 1) * HOP + 1] if b < n_total else y[a * HOP:]
+        fr = _frame_features(seg)
+        parts.append([p_[..., f0_ - a:f1_ - a] for p_ in fr])
+    logmel, onset, rms_db, d_rms, f0, zcr, flat = (np.concatenate([pt[i] for pt in parts], axis=-1) for i in range(7))
     n = min(logmel.shape[1], onset.size, rms_db.size, f0.size, zcr.size, flat.size)
     loud_ref = np.percentile(rms_db[:n], 95)
     voiced = ((rms_db[:n] > loud_ref - 35.0) & (zcr[:n] < 0.25) & (flat[:n] < 0.3)).astype(np.float32)

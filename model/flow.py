@@ -2,21 +2,31 @@
 
 Pure PyTorch; never imports bpy.
 
-Convention: ``x_t = (1 - t) * noise + t * data``, ``t`` in [0, 1]; the
-network predicts the constant velocity ``data - noise``; sampling integrates
-``dx/dt = v`` from t = 0 (Gaussian noise) to t = 1 with Euler steps.
+Convention: ``x_t = (1 - t) * noise + t * data``, ``t`` in [0, 1]; sampling
+integrates ``dx/dt = v`` from t = 0 (Gaussian noise) to t = 1 with Euler
+steps.  The network is parameterised to predict the clean sample
+``x1_hat`` (as MDM, Tevet et al. 2023, does for motion diffusion); the
+rectified-flow velocity is ``v = (x1_hat - x_t) / (1 - t)``, which is the
+same ODE as predicting ``data - noise`` directly, but on one hour of CPU
+training on 51 s of capture the clean-sample parameterisation gives smooth
+motion while the velocity parameterisation still left visible noise.  The
+loss is MSE on ``x1`` plus MSE on its frame-to-frame differences (MDM's
+velocity loss).
 
-Classifier-free guidance (Ho & Salimans 2022): ``v = v_u + g * (v_c - v_u)``
-with ``v_u`` the prediction with audio and style dropped (known frames are
-kept in both); ``g = 1`` is plain conditional sampling.
+Classifier-free guidance (Ho & Salimans 2022):
+``x1 = x1_u + g * (x1_c - x1_u)`` (equivalently on ``v`` for the same
+``x_t``) with ``x1_u`` the prediction with audio and style dropped (known
+frames are kept in both); ``g = 1`` is plain conditional sampling.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
 
 from .network import CoSpeechNet
+from .representation import BODY_DIM
 
 
 def flow_loss(net: CoSpeechNet, x1: torch.Tensor, audio: torch.Tensor, style: torch.Tensor,
@@ -29,9 +39,9 @@ def flow_loss(net: CoSpeechNet, x1: torch.Tensor, audio: torch.Tensor, style: to
         audio: (B, T, A) features.  style: (B,) long.
         mask: (B, T) float, 1 = frame given to the network as known.
     Returns:
-        scalar: mean squared velocity error over the *unknown* frames (all
-        frames when nothing is known), t ~ logit-normal(0, 1) (Esser et al.,
-        SD3, 2024).
+        scalar: mean squared error of the clean-sample prediction over the
+        *unknown* frames (all frames when nothing is known) plus the same for
+        frame differences; t ~ logit-normal(0, 1) (Esser et al., SD3, 2024).
     """
     B = x1.shape[0]
     dev = x1.device
@@ -40,19 +50,42 @@ def flow_loss(net: CoSpeechNet, x1: torch.Tensor, audio: torch.Tensor, style: to
     xt = (1 - t[:, None, None]) * x0 + t[:, None, None] * x1
     da = torch.rand(B, generator=generator, device=dev) < p_drop_audio
     ds = torch.rand(B, generator=generator, device=dev) < p_drop_style
-    v = net(xt, t, audio, style, x1 * mask[..., None], mask, da, ds)
+    x1_hat = net(xt, t, audio, style, x1 * mask[..., None], mask, da, ds)
     w = (1.0 - mask)[..., None]
-    err = ((v - (x1 - x0)) ** 2 * w).sum() / (w.sum() * x1.shape[-1]).clamp_min(1.0)
-    return err
+    err = ((x1_hat - x1) ** 2 * w).sum() / (w.sum() * x1.shape[-1]).clamp_min(1.0)
+    wd = w[:, 1:] * w[:, :-1]
+    derr = ((torch.diff(x1_hat, dim=1) - torch.diff(x1, dim=1)) ** 2 * wd).sum() / (
+        wd.sum() * x1.shape[-1]).clamp_min(1.0)
+    return err + derr
 
 
-def blend_borders(x: torch.Tensor, known: torch.Tensor, mask: torch.Tensor, width: int = 6) -> torch.Tensor:
-    """Remove the jump where generated frames meet known frames.
+def _fix_start(x: torch.Tensor, prev: torch.Tensor, prev_vel: torch.Tensor, width: int) -> torch.Tensor:
+    """Correct a run ``x`` (n, F) that follows a known frame ``prev`` moving at ``prev_vel``.
 
-    For every run of unknown frames adjacent to a known frame, the offset
-    between the first (last) generated frame and the value extrapolated from
-    the known side with constant velocity is subtracted with a linearly
-    decaying weight over ``width`` frames.  Known frames are not touched.
+    The offset ``d`` of the first frame from the constant-velocity
+    prediction and the velocity error ``e`` of the first step are removed
+    with a raised-cosine weight ``w(i)`` (1 -> 0 over ``width`` frames):
+    ``x[i] -= w(i) (d + e i)``, so position and velocity are continuous.
+    """
+    n = x.shape[0]
+    i = torch.arange(n, dtype=x.dtype, device=x.device)
+    w = torch.where(i < width, 0.5 * (1.0 + torch.cos(math.pi * i / width)), torch.zeros_like(i))
+    d = x[0] - (prev + prev_vel)
+    e = (x[1] - x[0]) - prev_vel if n > 1 else torch.zeros_like(d)
+    return x - w[:, None] * (d[None] + e[None] * i[:, None])
+
+
+def blend_borders(x: torch.Tensor, known: torch.Tensor, mask: torch.Tensor, width: int = 10) -> torch.Tensor:
+    """Make generated runs join the known frames with continuous position and velocity.
+
+    For every run of unknown frames next to a known frame, the position
+    offset and the velocity mismatch with respect to the known side (its
+    last velocity, or zero if only one known frame) are subtracted with a
+    raised-cosine weight decaying over ``width`` frames (see
+    :func:`_fix_start`); the right border is handled the same way in reversed
+    time.  Gaps shorter than ``width`` between two known frames are replaced
+    by the cubic Hermite curve matching both sides' positions and velocities.
+    Known frames are not touched.
 
     Args:
         x: (T, F) sampled frames; known: (T, F); mask: (T,) bool.
@@ -74,21 +107,44 @@ def blend_borders(x: torch.Tensor, known: torch.Tensor, mask: torch.Tensor, widt
             i += 1
     for a, b in runs:
         n = b - a
-        ramp = torch.clamp(1.0 - torch.arange(n, dtype=x.dtype, device=x.device) / width, min=0.0)
+        if 0 < a and b < T and n < width:  # short gap: cubic Hermite between the known sides
+            vl = known[a - 1] - known[a - 2] if a > 1 and m[a - 2] else torch.zeros_like(known[a - 1])
+            vr = known[b + 1] - known[b] if b + 1 < T and m[b + 1] else torch.zeros_like(known[b])
+            s_ = (torch.arange(1, n + 1, dtype=x.dtype, device=x.device) / (n + 1))[:, None]
+            h00, h10 = 2 * s_ ** 3 - 3 * s_ ** 2 + 1, s_ ** 3 - 2 * s_ ** 2 + s_
+            h01, h11 = -2 * s_ ** 3 + 3 * s_ ** 2, s_ ** 3 - s_ ** 2
+            x[a:b] = h00 * known[a - 1] + h10 * (n + 1) * vl + h01 * known[b] + h11 * (n + 1) * vr
+            continue
         if a > 0:  # known frame a-1 on the left
-            pred = known[a - 1] + ((known[a - 1] - known[a - 2]) if a > 1 and m[a - 2] else 0.0)
-            x[a:b] -= ramp[:, None] * (x[a] - pred)[None]
-        if b < T:  # known frame b on the right
-            pred = known[b] - ((known[b + 1] - known[b]) if b + 1 < T and m[b + 1] else 0.0)
-            x[a:b] -= ramp.flip(0)[:, None] * (x[b - 1] - pred)[None]
+            v = known[a - 1] - known[a - 2] if a > 1 and m[a - 2] else torch.zeros_like(known[a - 1])
+            x[a:b] = _fix_start(x[a:b], known[a - 1], v, width)
+        if b < T:  # known frame b on the right: same in reversed time
+            v = known[b] - known[b + 1] if b + 1 < T and m[b + 1] else torch.zeros_like(known[b])
+            x[a:b] = _fix_start(x[a:b].flip(0), known[b], v, width).flip(0)
     return x
+
+
+def gaussian_smooth(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian low-pass along time (dim -2) of a (B, T, F) tensor, edges replicated.
+
+    Kernel: normalised ``exp(-k^2 / (2 sigma^2))`` for ``|k| <= ceil(3 sigma)``
+    frames (as ``scipy.ndimage.gaussian_filter1d`` with ``mode="nearest"``).
+    """
+    if sigma <= 0:
+        return x
+    r = int(math.ceil(3 * sigma))
+    k = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-k ** 2 / (2 * sigma ** 2))
+    k = (k / k.sum()).view(1, 1, -1).repeat(x.shape[-1], 1, 1)
+    y = torch.nn.functional.pad(x.transpose(1, 2), (r, r), mode="replicate")
+    return torch.nn.functional.conv1d(y, k, groups=x.shape[-1]).transpose(1, 2)
 
 
 @torch.no_grad()
 def sample(net: CoSpeechNet, audio: torch.Tensor, style: torch.Tensor, *, known: torch.Tensor | None = None,
            mask: torch.Tensor | None = None, steps: int = 8, guidance: float = 2.0,
-           generator: torch.Generator | None = None, blend_width: int = 6,
-           step_callback: Callable[[int], None] | None = None) -> torch.Tensor:
+           generator: torch.Generator | None = None, blend_width: int = 10, smooth_sigma: float = 0.0,
+           trans_sigma: float | None = None, step_callback: Callable[[int], None] | None = None) -> torch.Tensor:
     """Euler ODE sampling of one batch of windows.
 
     Args:
@@ -97,6 +153,13 @@ def sample(net: CoSpeechNet, audio: torch.Tensor, style: torch.Tensor, *, known:
         steps: Euler steps, 1-50.  guidance: CFG scale (1 = off).
         generator: torch.Generator on ``audio.device`` -> deterministic noise.
         blend_width: frames over which border offsets are blended (0 = off).
+        smooth_sigma: std (frames) of a Gaussian temporal low-pass applied to
+            the sampled window (known frames included, then restored) to
+            remove the frame-to-frame jitter a small, briefly trained
+            denoiser leaves; 0 = off.
+        trans_sigma: the same for the 3 root-translation channels (default
+            ``smooth_sigma``); a walking/weight-shifting root moves slowly, so
+            it can take a wider kernel.
         step_callback: called with the step index after every step.
     Returns:
         (B, T, F) normalised frames; frames with ``mask`` True are exactly
@@ -125,13 +188,19 @@ def sample(net: CoSpeechNet, audio: torch.Tensor, style: torch.Tensor, *, known:
         if use_cfg:
             v2 = net(torch.cat([x, x]), torch.cat([t, t]), torch.cat([audio, audio]), torch.cat([style, style]),
                      torch.cat([kin, kin]), torch.cat([mf, mf]), torch.cat([~ones, ones]), torch.cat([~ones, ones]))
-            vc, vu = v2[:B], v2[B:]
-            v = vu + guidance * (vc - vu)
+            xc, xu = v2[:B], v2[B:]
+            x1_hat = xu + guidance * (xc - xu)
         else:
-            v = net(x, t, audio, style, kin, mf)
-        x = x + dt * v
+            x1_hat = net(x, t, audio, style, kin, mf)
+        x = x + dt * (x1_hat - x) / (1.0 - k * dt)  # Euler step of v = (x1_hat - x_t) / (1 - t)
         if step_callback is not None:
             step_callback(k)
+    x = torch.where(mask[..., None], known, x)
+    ts = smooth_sigma if trans_sigma is None else trans_sigma
+    tr = slice(BODY_DIM - 3, BODY_DIM)
+    x_tr = gaussian_smooth(x[..., tr], ts)
+    x = gaussian_smooth(x, smooth_sigma)
+    x[..., tr] = x_tr
     out = []
     for b in range(B):
         xb = blend_borders(x[b], known[b], mask[b], blend_width) if blend_width > 0 and mask[b].any() else x[b]

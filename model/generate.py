@@ -32,10 +32,10 @@ import numpy as np
 import torch
 
 from .features import SAMPLE_RATE, AudioError, audio_features, load_audio, num_frames
-from .flow import sample
+from .flow import blend_borders, gaussian_smooth, sample
 from .motion import MotionClip
 from .network import CoSpeechNet, NetConfig
-from .representation import FRAME_DIM, Normaliser
+from .representation import BODY_DIM, FRAME_DIM, Normaliser
 
 #: (id, UI label, description).  Labels come from measurable properties of
 #: the one training capture (BEAT2 2_scott_0_1_1): training windows were
@@ -54,6 +54,9 @@ STYLES: list[tuple[str, str, str]] = [
 STYLE_IDS = [s[0] for s in STYLES]
 DEFAULT_STYLE = "moderate"
 DEFAULT_STEPS = 8
+#: Gaussian temporal smoothing (frames) of the sampled take, used when the
+#: weights' json has no ``smooth_sigma`` / ``trans_sigma`` (see flow.gaussian_smooth).
+DEFAULT_SMOOTH_SIGMA = 0.0
 DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 WEIGHTS_FILE = "cospeech.safetensors"
 CONFIG_FILE = "cospeech.json"
@@ -97,6 +100,7 @@ def save_weights(weights_dir: str | os.PathLike, net: CoSpeechNet, normaliser: N
     d.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in net.state_dict().items()}
     save_file(state, str(d / WEIGHTS_FILE), metadata={"format": FORMAT})
+    os.chmod(d / WEIGHTS_FILE, 0o644)  # safetensors creates the file 0600
     cfg = {"format": FORMAT, "net": net.cfg.to_json(), "normaliser": normaliser.to_json(),
            "styles": [list(s) for s in STYLES], "default_style": DEFAULT_STYLE, **meta}
     (d / CONFIG_FILE).write_text(json.dumps(cfg, indent=1))
@@ -115,6 +119,8 @@ class Generator:
         self.window = int(meta.get("window", 120))
         self.overlap = int(meta.get("overlap", 24))
         self.styles = [s[0] for s in meta.get("styles", STYLES)]
+        self.smooth_sigma = float(meta.get("smooth_sigma", DEFAULT_SMOOTH_SIGMA))
+        self.trans_sigma = float(meta.get("trans_sigma", self.smooth_sigma))
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -244,6 +250,17 @@ class Generator:
                        generator=gen, step_callback=tick)
             out[s:e] = x[0].cpu().numpy()
             prev_end = e
+        # one temporal low-pass over the whole take (no window-edge effects), then the
+        # user's known frames are restored and the borders blended (flow.blend_borders)
+        if self.smooth_sigma > 0 or self.trans_sigma > 0:
+            xt = torch.from_numpy(out)[None]
+            sm = gaussian_smooth(xt, self.smooth_sigma)
+            tr = slice(BODY_DIM - 3, BODY_DIM)
+            sm[..., tr] = gaussian_smooth(xt[..., tr], self.trans_sigma)
+            out = sm[0].numpy()
+            if mask.any():
+                kt, mt = torch.from_numpy(known_x), torch.from_numpy(mask)
+                out = torch.where(mt[:, None], kt, blend_borders(torch.from_numpy(out), kt, mt)).numpy()
         clip = self.normaliser.decode(out)
         if known is not None and mask.any():  # exact copy of the user's frames (no 6D round-trip error)
             idx = np.flatnonzero(mask)
@@ -276,8 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         bar = tqdm(total=100, unit="%", file=sys.stderr)
 
         def prog(f):
-            bar.n = int(round(100 * f))
-            bar.refresh()
+            bar.update(int(round(100 * f)) - bar.n)  # respects tqdm's refresh interval
             return True
 
         clip = g.generate_file(args.audio, style=args.style, guidance=args.guidance, seed=args.seed,

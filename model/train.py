@@ -212,6 +212,10 @@ def train(args) -> dict:
         step, losses, elapsed_before = int(st["step"]), list(st["losses"]), float(st["elapsed"])
         log(f"resumed from {ckpt} at step {step}")
     log(f"parameters: {count_parameters(net)}; steps {args.steps}, batch {args.batch}, window {args.window}")
+    if args.export_only:
+        if step == 0:
+            raise FileNotFoundError(f"--export-only needs a checkpoint at {ckpt} and --resume")
+        args.steps = step  # skip the loop; write the EMA weights of the checkpoint
 
     def lr_at(s):
         warm = 100
@@ -257,7 +261,8 @@ def train(args) -> dict:
         if step % args.ckpt_every == 0:
             save_ckpt()
     bar.close()
-    save_ckpt()
+    if not args.export_only:
+        save_ckpt()
     out = Path(args.out)
     info = {"steps": step, "planned_steps": args.steps, "stopped_by_time_budget": stopped_early,
             "final_loss_mean_last100": float(np.mean(losses[-100:])) if losses else None,
@@ -282,6 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--ckpt", default="out/train/ckpt.pt", help="resumable checkpoint (torch.save)")
     ap.add_argument("--resume", action="store_true", help="continue from --ckpt if it exists")
     ap.add_argument("--ckpt-every", type=int, default=100)
+    ap.add_argument("--export-only", action="store_true",
+                    help="with --resume: only write the checkpoint's EMA weights to --out")
     ap.add_argument("--holdout", type=float, default=0.2, help="last fraction of each clip kept out")
     ap.add_argument("--stretch", type=float, nargs="+", default=[0.9, 1.0, 1.1])
     ap.add_argument("--window", type=int, default=120, help="frames per training window")

@@ -2,6 +2,7 @@
 # Install everything the project needs from pinned files (idempotent):
 #   .venv    Python 3.11 + bpy 4.5 LTS + torch (CPU) + librosa ...  (main env)
 #   .venv50  the same with bpy 5.0 (the suite also runs there)
+#   .venv-pkg only the bpy wheel: a fresh Blender for the package install test
 #   Debian assimp-utils: independent FBX reader used by the tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,14 +18,19 @@ if ! command -v assimp >/dev/null 2>&1; then
   fi
 fi
 
-make_env() {  # make_env DIR REQUIREMENTS
-  local dir=$1 req=$2
+make_env() {  # make_env DIR REQUIREMENTS [NODEPS_REQUIREMENTS]
+  local dir=$1 req=$2 nodeps=${3:-}
   [ -x "$dir/bin/python" ] || "$PY" -m venv "$dir"
   "$dir/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
-  "$dir/bin/python" -m pip install -q --disable-pip-version-check --no-deps -r requirements/nodeps.txt
+  if [ -n "$nodeps" ]; then
+    "$dir/bin/python" -m pip install -q --disable-pip-version-check --no-deps -r "$nodeps"
+  fi
 }
-make_env .venv requirements/bpy45.txt
+make_env .venv requirements/bpy45.txt requirements/nodeps.txt
 if [ "${COSPEECH_SKIP_BPY50:-0}" != 1 ]; then
-  make_env .venv50 requirements/bpy50.txt
+  make_env .venv50 requirements/bpy50.txt requirements/nodeps.txt
+  # a Blender with nothing but the bpy wheel: the package install test
+  # installs the built extension zip into it
+  make_env .venv-pkg requirements/package_test.txt
 fi
 echo "setup done: .venv (bpy $(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("bpy"))'))"

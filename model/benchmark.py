@@ -1,0 +1,78 @@
+"""Speed / memory benchmark of feature extraction and sampling (prints, never asserts).
+
+    python -m model.benchmark [--weights DIR] [--device cpu] [--threads 1]
+
+For synthetic speech-like audio of 10 s, 60 s and 10 min it prints, for the
+feature extractor and for the sampler at 1, 4 and 10 Euler steps (guidance 2,
+i.e. two network passes per step, batched): wall time, frames per second of
+output (30 fps frames / wall second) and seconds per minute of audio.  Peak
+memory is the process's maximum resident set size
+(``resource.getrusage(RUSAGE_SELF).ru_maxrss``, monotone, so it is printed
+after each size, smallest first) plus the peak of Python-level allocations
+in the step (``tracemalloc``; does not see torch's C++ allocator).
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+
+
+def _speechlike(seconds: float, sr: int = 16000) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    t = np.arange(int(seconds * sr)) / sr
+    env = (np.sin(2 * np.pi * 2.3 * t) + 0.4 * np.sin(2 * np.pi * 0.31 * t) > 0.3).astype(np.float32)
+    return (env * (0.2 * np.sin(2 * np.pi * (120 + 30 * np.sin(t)) * t) + 0.03 * rng.standard_normal(t.size))).astype(np.float32)
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m model.benchmark", description=__doc__.split("\n")[0])
+    ap.add_argument("--weights", default=None)
+    ap.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--durations", type=float, nargs="+", default=[10.0, 60.0, 600.0])
+    ap.add_argument("--steps", type=int, nargs="+", default=[1, 4, 10])
+    args = ap.parse_args(argv)
+    import torch
+    torch.set_num_threads(args.threads)
+    from .features import audio_features
+    from .generate import Generator
+    gen = Generator.load(args.weights, args.device)
+    print(f"device {gen.device}, torch threads {torch.get_num_threads()}, window {gen.window} frames, "
+          f"overlap {gen.overlap}; RSS after load {_rss_mb():.0f} MB")
+    audio_features(_speechlike(1.0))  # warm-up (numba caches inside librosa)
+    print(f"{'audio':>8} {'part':>10} {'wall s':>8} {'frames/s':>10} {'s per audio min':>16} {'py peak MB':>11} {'max RSS MB':>11}")
+    for dur in args.durations:
+        w = _speechlike(dur)
+        T = int(np.ceil(dur * 30))
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        audio_features(w)
+        dt = time.perf_counter() - t0
+        peak = tracemalloc.get_traced_memory()[1] / 2 ** 20
+        tracemalloc.stop()
+        print(f"{dur:7.0f}s {'features':>10} {dt:8.2f} {T / dt:10.0f} {dt / (dur / 60):16.2f} {peak:11.1f} {_rss_mb():11.0f}")
+        for steps in args.steps:
+            tracemalloc.start()
+            t0 = time.perf_counter()
+            gen.generate(w, 16000, steps=steps, seed=0)
+            dt_all = time.perf_counter() - t0
+            peak = tracemalloc.get_traced_memory()[1] / 2 ** 20
+            tracemalloc.stop()
+            samp = max(dt_all - dt, 1e-9)  # generate() = features + sampling + decode
+            print(f"{dur:7.0f}s {f'sample x{steps}':>10} {samp:8.2f} {T / samp:10.0f} {samp / (dur / 60):16.2f} "
+                  f"{peak:11.1f} {_rss_mb():11.0f}   (generate() total {dt_all:.2f} s)")
+        sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
