@@ -333,3 +333,21 @@ def test_corrupt_or_missing_weights(arctic, tmp_path):
         job.run()
         assert type(job.error).__name__ == "WeightsError", job.error
         assert job.apply(bpy.context) == [] and snapshot() == snap
+
+
+def test_thirty_minute_clip_bounded_memory(arctic):
+    """A 30-minute strip generates (1 sampling step) in a fresh process whose
+    peak memory stays far from growing with the audio (a 30-min float32
+    wave alone is 115 MB; the output take ~60 MB)."""
+    import subprocess
+    import sys
+    from conftest import REPO
+    probe = REPO / "tests" / "long_audio_probe.py"
+    res = subprocess.run([sys.executable, str(probe), str(arctic), "30"], capture_output=True,
+                         text=True, timeout=1200)
+    line = [s for s in res.stdout.splitlines() if s.startswith("FRAMES")]
+    assert res.returncode == 0 and line, (res.stdout + res.stderr)[-3000:]
+    frames, peak = int(line[0].split()[1]), float(line[0].split()[3])
+    print(f"30-minute clip: {frames} frames, peak RSS {peak:.0f} MiB")
+    assert abs(frames - 30 * 60 * 30) <= 2
+    assert peak < 3072, f"peak memory {peak:.0f} MiB for 30 minutes of audio"
