@@ -126,9 +126,10 @@ class Job:
             context.view_layer.objects.active = arm
             self.rig_info = rig.detect_rig(arm)
         takes = []
-        for seed, clip in self.results:
+        n_before = len(bake.takes_of(self.rig_info.armature))
+        for i, (seed, clip) in enumerate(self.results):
             if self.base_take is None:
-                name = f"{self.span.strip_name} · {self.style} · seed {seed}"
+                name = f"Take {n_before + i + 1} · {self.span.strip_name} · {self.style} · seed {seed}"
                 take = bake.bake_clip(self.rig_info, clip, self.span.frame_start, name=name,
                                       scene=context.scene, parts=self.parts)
                 action = take.action
@@ -363,13 +364,14 @@ def _regenerated_take(job: Job, clip: MotionClip, seed: int, scene):
     (minus locked frames) with the new clip; all other keys stay byte-identical."""
     base = job.base_take
     a, b = job.regen_frames
+    number = len(bake.takes_of(job.rig_info.armature)) + 1
     fps = bake.scene_fps(scene)
     t_start = int(base["cospeech_frame_start"])
     new = clip.resample(fps)
     fresh = bake.bake_clip(job.rig_info, new, t_start, name="tmp", scene=scene, parts=job.parts,
                            assign=False)
     action = base.copy()
-    action.name = f"{base.name.split(' · regen')[0]} · regen {a}-{b} seed {seed}"
+    action.name = f"Take {number} · {base.name.split(' · ')[0]} frames {a}-{b} regenerated · seed {seed}"
     fresh_curves = {(fc.data_path, fc.array_index): fc for fc in compat.action_fcurves(fresh.action)}
     _splice(action, fresh_curves, a, b, job.locked_frames)
     _continuous_quaternions(action, a, b)

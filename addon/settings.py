@@ -14,8 +14,10 @@ def style_items(self, context):
     """Styles the bundled model was trained with (read lazily from model/)."""
     if not _style_items_cache:
         try:
-            from ..model.generate import STYLES
-            _style_items_cache.extend((sid, label, desc) for sid, label, desc in STYLES)
+            from ..model.generate import DEFAULT_STYLE, STYLES
+            # the first item is the property's default: put the model's default first
+            ordered = sorted(STYLES, key=lambda s: s[0] != DEFAULT_STYLE)
+            _style_items_cache.extend((sid, label, desc) for sid, label, desc in ordered)
         except Exception:  # model missing or broken: the generate operator reports why
             _style_items_cache.extend(DEFAULT_STYLES)
     return _style_items_cache
