@@ -26,7 +26,9 @@ USER_ERRORS = (generation.GenerationError, audio.StripError, rig.RigError, FileN
 
 def missing_dependencies() -> str:
     """Why generation cannot run in this Blender (empty string if it can)."""
-    missing = [m for m in ("torch", "librosa", "scipy") if importlib.util.find_spec(m) is None]
+    missing = [m for m in ("librosa", "scipy") if importlib.util.find_spec(m) is None]
+    if importlib.util.find_spec("onnxruntime") is None and importlib.util.find_spec("torch") is None:
+        missing.append("onnxruntime (or torch)")
     if missing:
         return (f"Missing Python packages: {', '.join(missing)}. Install the CoSpeech package built "
                 "for your platform (it bundles them), see the README.")

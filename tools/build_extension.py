@@ -10,9 +10,9 @@
    (pinned by ``requirements/bpy45.txt``) for each platform from PyPI with
    ``pip download --only-binary`` — never committed.  numpy is left out:
    Blender ships it.
-3. Write the wheel list and platforms into the staged manifest and run
-   ``blender_ext.py build --split-platforms`` (shipped in the bpy wheel),
-   then ``blender_ext.py validate`` on every zip.
+3. Per platform, write its wheel list and platform into the staged
+   manifest and run ``blender_ext.py build --split-platforms`` (shipped in
+   the bpy wheel), then ``blender_ext.py validate`` on every zip.
 4. Print each zip's size.
 """
 from __future__ import annotations
@@ -95,21 +95,23 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stage_dir = BUILD / "stage"
-    stage(stage_dir)
-    (stage_dir / "wheels").mkdir()
-    names: list[str] = []
-    for plat in args.platforms:
-        for whl in download_wheels(plat, BUILD / "wheels" / plat):
-            if whl.name not in names:
-                shutil.copy2(whl, stage_dir / "wheels" / whl.name)
-                names.append(whl.name)
-    write_manifest(stage_dir, args.platforms, sorted(names))
     tool = blender_ext()
     for old in out.glob("cospeech-*.zip"):
         old.unlink()
-    subprocess.run([sys.executable, str(tool), "build", "--source-dir", str(stage_dir),
-                    "--output-dir", str(out), "--split-platforms"], check=True)
+    for plat in args.platforms:
+        # One staged tree per platform, so each zip's manifest lists exactly
+        # its platform and its wheels (the 4.5 builder's --split-platforms
+        # filters the wheel files but copies the full lists into every zip).
+        stage_dir = BUILD / f"stage-{plat}"
+        stage(stage_dir)
+        (stage_dir / "wheels").mkdir()
+        names = []
+        for whl in download_wheels(plat, BUILD / "wheels" / plat):
+            shutil.copy2(whl, stage_dir / "wheels" / whl.name)
+            names.append(whl.name)
+        write_manifest(stage_dir, [plat], sorted(names))
+        subprocess.run([sys.executable, str(tool), "build", "--source-dir", str(stage_dir),
+                        "--output-dir", str(out), "--split-platforms"], check=True)
     zips = sorted(out.glob("cospeech-*.zip"))
     if len(zips) != len(args.platforms):
         raise SystemExit(f"expected {len(args.platforms)} zips, got {[z.name for z in zips]}")
