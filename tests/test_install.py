@@ -54,8 +54,11 @@ def test_zip_contents_match_manifest(platform):
     assert any(n.startswith("model/weights/") for n in names), "bundled weights missing"
     shared = REPO.parent / "shared" / "data"
     if shared.exists():
-        shared_names = {p.name for p in shared.rglob("*") if p.is_file()}
-        assert not shared_names & {Path(n).name for n in names}, "file from ../shared in the package"
+        import hashlib
+        shared_hashes = {hashlib.sha256(p.read_bytes()).hexdigest() for p in shared.rglob("*") if p.is_file()}
+        with zipfile.ZipFile(path) as z:
+            inside = {hashlib.sha256(z.read(n)).hexdigest() for n in names if not n.endswith("/")}
+        assert not shared_hashes & inside, "a file from ../shared is inside the package"
 
 
 def test_package_installs_and_generates(tmp_path):

@@ -35,7 +35,7 @@ PLATFORMS = {
     "macos-arm64": ["macosx_14_0_arm64", "macosx_12_0_arm64", "macosx_11_0_arm64"],
 }
 STAGE_ITEMS = ["blender_manifest.toml", "__init__.py", "README.md", "addon", "operators", "panels", "model"]
-EXCLUDE_DIRS = {"__pycache__", ".pytest_cache"}
+EXCLUDE_DIRS = {"__pycache__", ".pytest_cache", "eval_plots"}
 #: Blender bundles numpy; shipping another copy would shadow it.
 SKIP_WHEELS = re.compile(r"^numpy-")
 
@@ -55,7 +55,7 @@ def stage(dest: Path) -> None:
     for item in STAGE_ITEMS:
         src = REPO / item
         if src.is_dir():
-            shutil.copytree(src, dest / item, ignore=shutil.ignore_patterns(*EXCLUDE_DIRS, "*.pyc"))
+            shutil.copytree(src, dest / item, ignore=shutil.ignore_patterns(*EXCLUDE_DIRS, "*.pyc", "*.png"))
         else:
             shutil.copy2(src, dest / item)
 
