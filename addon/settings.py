@@ -81,15 +81,12 @@ class CoSpeechPreferences(bpy.types.AddonPreferences):
     def draw(self, context):
         self.layout.prop(self, "weights_dir")
         try:
-            from ..model.generate import select_device
-            dev, warn = select_device("auto")
-            import torch
-            if dev.type == "cuda":
-                p = torch.cuda.get_device_properties(dev)
-                self.layout.label(text=f"GPU: {p.name}, {p.total_memory / 2**30:.1f} GiB", icon="CHECKMARK")
-            else:
-                self.layout.label(text="CPU only (no CUDA GPU found)", icon="INFO")
-        except Exception as exc:  # torch missing: say so instead of a traceback
+            from ..model.generate import device_summary
+            from .generation import choose_backend
+            for dev in ("auto", "cuda"):
+                text = device_summary(dev, choose_backend(dev))
+                self.layout.label(text=f"{dev.upper()}: {text}", icon="INFO")
+        except Exception as exc:  # backend missing: say so instead of a traceback
             self.layout.label(text=f"Model unavailable: {exc}", icon="ERROR")
 
 

@@ -1,2 +1,4 @@
 """CoSpeech model: motion format, audio features, flow-matching network,
-sampler, training and evaluation.  Pure Python/PyTorch: never imports bpy."""
+numpy sampler with PyTorch / ONNX Runtime backends, training and evaluation.
+Generation needs only numpy/scipy/librosa + onnxruntime (or torch); training
+needs torch.  Never imports bpy."""

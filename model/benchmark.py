@@ -1,6 +1,6 @@
 """Speed / memory benchmark of feature extraction and sampling (prints, never asserts).
 
-    python -m model.benchmark [--weights DIR] [--device cpu] [--threads 1]
+    python -m model.benchmark [--weights DIR] [--device cpu] [--threads 1] [--backend torch|onnx]
 
 For synthetic speech-like audio of 10 s, 60 s and 10 min it prints, for the
 feature extractor and for the sampler at 1, 4 and 10 Euler steps (guidance 2,
@@ -9,7 +9,9 @@ output (30 fps frames / wall second) and seconds per minute of audio.  Peak
 memory is the process's maximum resident set size
 (``resource.getrusage(RUSAGE_SELF).ru_maxrss``, monotone, so it is printed
 after each size, smallest first) plus the peak of Python-level allocations
-in the step (``tracemalloc``; does not see torch's C++ allocator).
+in the step (``tracemalloc``; does not see torch's / ONNX Runtime's C++ allocators).
+``--backend`` picks the network runtime (``auto`` = torch if installed);
+``--threads`` sets torch's threads or ONNX Runtime's intra-op threads.
 """
 from __future__ import annotations
 
@@ -38,15 +40,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", default=None)
     ap.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
     ap.add_argument("--durations", type=float, nargs="+", default=[10.0, 60.0, 600.0])
     ap.add_argument("--steps", type=int, nargs="+", default=[1, 4, 10])
     args = ap.parse_args(argv)
-    import torch
-    torch.set_num_threads(args.threads)
+    from .backends import resolve_backend
     from .features import audio_features
     from .generate import Generator
-    gen = Generator.load(args.weights, args.device)
-    print(f"device {gen.device}, torch threads {torch.get_num_threads()}, window {gen.window} frames, "
+    backend = resolve_backend(args.backend)
+    if backend == "torch":
+        import torch
+        torch.set_num_threads(args.threads)
+    gen = Generator.load(args.weights, args.device, backend=backend, threads=args.threads)
+    print(f"backend {gen.backend}, device {gen.device}, threads {args.threads}, window {gen.window} frames, "
           f"overlap {gen.overlap}; RSS after load {_rss_mb():.0f} MB")
     audio_features(_speechlike(1.0))  # warm-up (numba caches inside librosa)
     print(f"{'audio':>8} {'part':>10} {'wall s':>8} {'frames/s':>10} {'s per audio min':>16} {'py peak MB':>11} {'max RSS MB':>11}")

@@ -429,8 +429,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="only choose smooth_sigma among these values (see tune_smoothing)")
     ap.add_argument("--write", action="store_true", help="with --tune-smoothing: store the choice in the weights json")
     args = ap.parse_args(argv)
-    import torch
-    torch.set_num_threads(args.threads)
+    try:
+        import torch
+        torch.set_num_threads(args.threads)
+    except ImportError:  # ONNX Runtime backend (Generator.load backend="auto")
+        pass
     if not (SHARED / "beat2").is_dir():
         print(f"error: evaluation data not found at {SHARED}")
         return 2

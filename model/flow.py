@@ -1,6 +1,11 @@
 """Rectified flow (Liu et al., "Flow Straight and Fast", ICLR 2023) training loss and ODE sampler.
 
-Pure PyTorch; never imports bpy.
+The sampler is **numpy only** and backend-agnostic: it calls a *denoiser*
+(:class:`Denoiser` protocol; ``backends.TorchDenoiser`` or
+``backends.OnnxDenoiser``) on float32 numpy arrays, so the same Euler loop,
+guidance, known-frame copy, smoothing and border blending run whichever
+backend evaluates the network.  Only :func:`flow_loss` (training) needs
+PyTorch, imported lazily.  Never imports bpy.
 
 Convention: ``x_t = (1 - t) * noise + t * data``, ``t`` in [0, 1]; sampling
 integrates ``dx/dt = v`` from t = 0 (Gaussian noise) to t = 1 with Euler
@@ -17,22 +22,55 @@ Classifier-free guidance (Ho & Salimans 2022):
 ``x1 = x1_u + g * (x1_c - x1_u)`` (equivalently on ``v`` for the same
 ``x_t``) with ``x1_u`` the prediction with audio and style dropped (known
 frames are kept in both); ``g = 1`` is plain conditional sampling.
+
+Noise: initial noise is drawn from a ``numpy.random.Generator``
+(``np.random.default_rng(seed)``) on the host, so every backend starts from
+bit-identical noise.  Same seed -> identical motion on the same backend and
+device; across backends (torch vs ONNX Runtime, CPU vs CUDA) the results
+differ only by floating-point rounding of the network (measured and tested
+in ``tests/test_model_backends.py``).
 """
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Protocol
 
-import torch
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
 
-from .network import CoSpeechNet
-from .representation import BODY_DIM
+from .representation import BODY_DIM, FRAME_DIM
+
+if TYPE_CHECKING:  # torch is only needed for training
+    import torch
+
+    from .network import CoSpeechNet
 
 
-def flow_loss(net: CoSpeechNet, x1: torch.Tensor, audio: torch.Tensor, style: torch.Tensor,
-              mask: torch.Tensor, *, p_drop_audio: float = 0.1, p_drop_style: float = 0.1,
-              generator: torch.Generator | None = None) -> torch.Tensor:
-    """Rectified-flow regression loss on one batch.
+class Denoiser(Protocol):
+    """The network as the sampler sees it (numpy float32 in, numpy float32 out).
+
+    ``denoise(x, t, audio, style, known, mask_f, drop_audio, drop_style) -> x1_hat``
+
+    Args:
+        x: (B, T, F) float32 noisy normalised frames at flow time t (F = ``FRAME_DIM``).
+        t: (B,) float32 flow time in [0, 1].
+        audio: (B, T, A) float32 features (30 fps, aligned with x).
+        style: (B,) int64 style ids.
+        known: (B, T, F) float32 normalised known frames (any value where mask_f = 0).
+        mask_f: (B, T) float32, 1 = frame known.
+        drop_audio, drop_style: (B,) bool, True = condition replaced by its null.
+    Returns:
+        (B, T, F) float32 predicted clean sample x1.
+    """
+
+    def __call__(self, x: np.ndarray, t: np.ndarray, audio: np.ndarray, style: np.ndarray, known: np.ndarray,
+                 mask_f: np.ndarray, drop_audio: np.ndarray, drop_style: np.ndarray) -> np.ndarray: ...
+
+
+def flow_loss(net: "CoSpeechNet", x1: "torch.Tensor", audio: "torch.Tensor", style: "torch.Tensor",
+              mask: "torch.Tensor", *, p_drop_audio: float = 0.1, p_drop_style: float = 0.1,
+              generator: "torch.Generator | None" = None) -> "torch.Tensor":
+    """Rectified-flow regression loss on one batch (PyTorch; training only).
 
     Args:
         x1: (B, T, F) normalised data frames.
@@ -43,6 +81,7 @@ def flow_loss(net: CoSpeechNet, x1: torch.Tensor, audio: torch.Tensor, style: to
         *unknown* frames (all frames when nothing is known) plus the same for
         frame differences; t ~ logit-normal(0, 1) (Esser et al., SD3, 2024).
     """
+    import torch
     B = x1.shape[0]
     dev = x1.device
     x0 = torch.randn(x1.shape, generator=generator, device=dev)
@@ -59,7 +98,7 @@ def flow_loss(net: CoSpeechNet, x1: torch.Tensor, audio: torch.Tensor, style: to
     return err + derr
 
 
-def _fix_start(x: torch.Tensor, prev: torch.Tensor, prev_vel: torch.Tensor, width: int) -> torch.Tensor:
+def _fix_start(x: np.ndarray, prev: np.ndarray, prev_vel: np.ndarray, width: int) -> np.ndarray:
     """Correct a run ``x`` (n, F) that follows a known frame ``prev`` moving at ``prev_vel``.
 
     The offset ``d`` of the first frame from the constant-velocity
@@ -68,14 +107,14 @@ def _fix_start(x: torch.Tensor, prev: torch.Tensor, prev_vel: torch.Tensor, widt
     ``x[i] -= w(i) (d + e i)``, so position and velocity are continuous.
     """
     n = x.shape[0]
-    i = torch.arange(n, dtype=x.dtype, device=x.device)
-    w = torch.where(i < width, 0.5 * (1.0 + torch.cos(math.pi * i / width)), torch.zeros_like(i))
+    i = np.arange(n, dtype=x.dtype)
+    w = np.where(i < width, 0.5 * (1.0 + np.cos(np.pi * i / width)), 0.0).astype(x.dtype)
     d = x[0] - (prev + prev_vel)
-    e = (x[1] - x[0]) - prev_vel if n > 1 else torch.zeros_like(d)
+    e = (x[1] - x[0]) - prev_vel if n > 1 else np.zeros_like(d)
     return x - w[:, None] * (d[None] + e[None] * i[:, None])
 
 
-def blend_borders(x: torch.Tensor, known: torch.Tensor, mask: torch.Tensor, width: int = 10) -> torch.Tensor:
+def blend_borders(x: np.ndarray, known: np.ndarray, mask: np.ndarray, width: int = 10) -> np.ndarray:
     """Make generated runs join the known frames with continuous position and velocity.
 
     For every run of unknown frames next to a known frame, the position
@@ -88,13 +127,14 @@ def blend_borders(x: torch.Tensor, known: torch.Tensor, mask: torch.Tensor, widt
     Known frames are not touched.
 
     Args:
-        x: (T, F) sampled frames; known: (T, F); mask: (T,) bool.
+        x: (T, F) float32 sampled frames; known: (T, F) float32; mask: (T,) bool.
     Returns:
-        (T, F) new tensor.
+        (T, F) new array (same dtype as ``x``).
     """
-    x = x.clone()
+    x = np.array(x, copy=True)
+    known = np.asarray(known, x.dtype)
     T = x.shape[0]
-    m = mask.bool().tolist()
+    m = np.asarray(mask, bool).tolist()
     runs, i = [], 0
     while i < T:
         if not m[i]:
@@ -108,50 +148,53 @@ def blend_borders(x: torch.Tensor, known: torch.Tensor, mask: torch.Tensor, widt
     for a, b in runs:
         n = b - a
         if 0 < a and b < T and n < width:  # short gap: cubic Hermite between the known sides
-            vl = known[a - 1] - known[a - 2] if a > 1 and m[a - 2] else torch.zeros_like(known[a - 1])
-            vr = known[b + 1] - known[b] if b + 1 < T and m[b + 1] else torch.zeros_like(known[b])
-            s_ = (torch.arange(1, n + 1, dtype=x.dtype, device=x.device) / (n + 1))[:, None]
+            vl = known[a - 1] - known[a - 2] if a > 1 and m[a - 2] else np.zeros_like(known[a - 1])
+            vr = known[b + 1] - known[b] if b + 1 < T and m[b + 1] else np.zeros_like(known[b])
+            s_ = (np.arange(1, n + 1, dtype=x.dtype) / x.dtype.type(n + 1))[:, None]
             h00, h10 = 2 * s_ ** 3 - 3 * s_ ** 2 + 1, s_ ** 3 - 2 * s_ ** 2 + s_
             h01, h11 = -2 * s_ ** 3 + 3 * s_ ** 2, s_ ** 3 - s_ ** 2
             x[a:b] = h00 * known[a - 1] + h10 * (n + 1) * vl + h01 * known[b] + h11 * (n + 1) * vr
             continue
         if a > 0:  # known frame a-1 on the left
-            v = known[a - 1] - known[a - 2] if a > 1 and m[a - 2] else torch.zeros_like(known[a - 1])
+            v = known[a - 1] - known[a - 2] if a > 1 and m[a - 2] else np.zeros_like(known[a - 1])
             x[a:b] = _fix_start(x[a:b], known[a - 1], v, width)
         if b < T:  # known frame b on the right: same in reversed time
-            v = known[b] - known[b + 1] if b + 1 < T and m[b + 1] else torch.zeros_like(known[b])
-            x[a:b] = _fix_start(x[a:b].flip(0), known[b], v, width).flip(0)
+            v = known[b] - known[b + 1] if b + 1 < T and m[b + 1] else np.zeros_like(known[b])
+            x[a:b] = _fix_start(x[a:b][::-1], known[b], v, width)[::-1]
     return x
 
 
-def gaussian_smooth(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Gaussian low-pass along time (dim -2) of a (B, T, F) tensor, edges replicated.
+def gaussian_smooth(x: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian low-pass along time (axis -2) of a (..., T, F) array, edges replicated.
 
-    Kernel: normalised ``exp(-k^2 / (2 sigma^2))`` for ``|k| <= ceil(3 sigma)``
-    frames (as ``scipy.ndimage.gaussian_filter1d`` with ``mode="nearest"``).
+    ``scipy.ndimage.gaussian_filter1d(mode="nearest")`` with kernel radius
+    ``ceil(3 sigma)`` frames (normalised ``exp(-k^2 / (2 sigma^2))``).
+    ``sigma <= 0`` returns ``x`` unchanged.  Same dtype as ``x``.
     """
     if sigma <= 0:
         return x
-    r = int(math.ceil(3 * sigma))
-    k = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
-    k = torch.exp(-k ** 2 / (2 * sigma ** 2))
-    k = (k / k.sum()).view(1, 1, -1).repeat(x.shape[-1], 1, 1)
-    y = torch.nn.functional.pad(x.transpose(1, 2), (r, r), mode="replicate")
-    return torch.nn.functional.conv1d(y, k, groups=x.shape[-1]).transpose(1, 2)
+    x = np.asarray(x)
+    return gaussian_filter1d(x, float(sigma), axis=-2, mode="nearest",
+                             radius=int(math.ceil(3 * sigma))).astype(x.dtype, copy=False)
 
 
-@torch.no_grad()
-def sample(net: CoSpeechNet, audio: torch.Tensor, style: torch.Tensor, *, known: torch.Tensor | None = None,
-           mask: torch.Tensor | None = None, steps: int = 8, guidance: float = 2.0,
-           generator: torch.Generator | None = None, blend_width: int = 10, smooth_sigma: float = 0.0,
-           trans_sigma: float | None = None, step_callback: Callable[[int], None] | None = None) -> torch.Tensor:
-    """Euler ODE sampling of one batch of windows.
+def sample(denoise: Denoiser, audio: np.ndarray, style: np.ndarray, *, known: np.ndarray | None = None,
+           mask: np.ndarray | None = None, steps: int = 8, guidance: float = 2.0,
+           rng: np.random.Generator | int | None = None, blend_width: int = 10, smooth_sigma: float = 0.0,
+           trans_sigma: float | None = None, step_callback: Callable[[int], None] | None = None) -> np.ndarray:
+    """Euler ODE sampling of one batch of windows (numpy; the network is ``denoise``).
 
     Args:
-        audio: (B, T, A) features; style: (B,) long.
-        known: (B, T, F) normalised known frames (zeros if None); mask: (B, T) bool.
-        steps: Euler steps, 1-50.  guidance: CFG scale (1 = off).
-        generator: torch.Generator on ``audio.device`` -> deterministic noise.
+        denoise: a :class:`Denoiser` (e.g. ``backends.TorchDenoiser`` or
+            ``backends.OnnxDenoiser``).
+        audio: (B, T, A) float32 features; style: (B,) int style ids.
+        known: (B, T, F) float32 normalised known frames (zeros if None,
+            F = ``FRAME_DIM``); mask: (B, T) bool, True = frame known.
+        steps: Euler steps, 1-50.  guidance: CFG scale (1 = off).  With
+            guidance the conditional and unconditional predictions are one
+            denoiser call on a batch of 2B.
+        rng: ``numpy.random.Generator`` (or an int seed) for the initial
+            noise, ``standard_normal((B, T, F), float32)``; None = fresh entropy.
         blend_width: frames over which border offsets are blended (0 = off).
         smooth_sigma: std (frames) of a Gaussian temporal low-pass applied to
             the sampled window (known frames included, then restored) to
@@ -160,49 +203,66 @@ def sample(net: CoSpeechNet, audio: torch.Tensor, style: torch.Tensor, *, known:
         trans_sigma: the same for the 3 root-translation channels (default
             ``smooth_sigma``); a walking/weight-shifting root moves slowly, so
             it can take a wider kernel.
-        step_callback: called with the step index after every step.
+        step_callback: called with the step index after every step (may raise
+            to abort).
     Returns:
-        (B, T, F) normalised frames; frames with ``mask`` True are exactly
-        ``known`` (copied, bit-identical).
+        (B, T, F) float32 normalised frames; frames with ``mask`` True are
+        exactly ``known`` (copied, bit-identical).
     Raises:
         ValueError: steps outside 1..50.
     """
     if not 1 <= int(steps) <= 50:
         raise ValueError(f"steps must be in 1..50, got {steps}")
+    steps = int(steps)
+    audio = np.ascontiguousarray(audio, np.float32)
     B, T, _ = audio.shape
-    F = net.body_out[1].out_features + net.face_out[1].out_features
-    dev = audio.device
-    if known is None:
-        known = torch.zeros(B, T, F, device=dev)
-    if mask is None:
-        mask = torch.zeros(B, T, dtype=torch.bool, device=dev)
-    mask = mask.bool()
-    mf = mask.float()
+    F = FRAME_DIM if known is None else known.shape[-1]
+    known = np.zeros((B, T, F), np.float32) if known is None else np.asarray(known, np.float32)
+    mask = np.zeros((B, T), bool) if mask is None else np.asarray(mask, bool)
+    style = np.asarray(style, np.int64).reshape(B)
+    if not isinstance(rng, np.random.Generator):
+        rng = np.random.default_rng(rng)
+    mf = mask.astype(np.float32)
     kin = known * mf[..., None]
-    x = torch.randn(B, T, F, generator=generator, device=dev)
+    x = rng.standard_normal((B, T, F), dtype=np.float32)
     use_cfg = abs(guidance - 1.0) > 1e-6
-    ones = torch.ones(B, dtype=torch.bool, device=dev)
+    if use_cfg:  # constant inputs of the batched conditional + unconditional call
+        a2, s2 = np.concatenate([audio, audio]), np.concatenate([style, style])
+        k2, m2 = np.concatenate([kin, kin]), np.concatenate([mf, mf])
+        drop2 = np.concatenate([np.zeros(B, bool), np.ones(B, bool)])
+    else:
+        drop1 = np.zeros(B, bool)
     dt = 1.0 / steps
-    for k in range(int(steps)):
-        t = torch.full((B,), k * dt, device=dev)
+    g = np.float32(guidance)
+    for k in range(steps):
+        t = np.full((B,), k * dt, np.float32)
         if use_cfg:
-            v2 = net(torch.cat([x, x]), torch.cat([t, t]), torch.cat([audio, audio]), torch.cat([style, style]),
-                     torch.cat([kin, kin]), torch.cat([mf, mf]), torch.cat([~ones, ones]), torch.cat([~ones, ones]))
+            v2 = np.asarray(denoise(np.concatenate([x, x]), np.concatenate([t, t]), a2, s2, k2, m2, drop2, drop2),
+                            np.float32)
             xc, xu = v2[:B], v2[B:]
-            x1_hat = xu + guidance * (xc - xu)
+            x1_hat = xu + g * (xc - xu)
         else:
-            x1_hat = net(x, t, audio, style, kin, mf)
-        x = x + dt * (x1_hat - x) / (1.0 - k * dt)  # Euler step of v = (x1_hat - x_t) / (1 - t)
+            x1_hat = np.asarray(denoise(x, t, audio, style, kin, mf, drop1, drop1), np.float32)
+        x = x + np.float32(dt / (1.0 - k * dt)) * (x1_hat - x)  # Euler step of v = (x1_hat - x_t) / (1 - t)
         if step_callback is not None:
             step_callback(k)
-    x = torch.where(mask[..., None], known, x)
+    x = np.where(mask[..., None], known, x)
     ts = smooth_sigma if trans_sigma is None else trans_sigma
-    tr = slice(BODY_DIM - 3, BODY_DIM)
-    x_tr = gaussian_smooth(x[..., tr], ts)
-    x = gaussian_smooth(x, smooth_sigma)
-    x[..., tr] = x_tr
-    out = []
+    x = smooth_take(x, smooth_sigma, ts)
+    out = np.empty_like(x)
     for b in range(B):
         xb = blend_borders(x[b], known[b], mask[b], blend_width) if blend_width > 0 and mask[b].any() else x[b]
-        out.append(torch.where(mask[b][:, None], known[b], xb))
-    return torch.stack(out)
+        out[b] = np.where(mask[b][:, None], known[b], xb)
+    return out
+
+
+def smooth_take(x: np.ndarray, smooth_sigma: float, trans_sigma: float) -> np.ndarray:
+    """:func:`gaussian_smooth` of (..., T, FRAME_DIM) frames: ``trans_sigma`` for the
+    3 root-translation columns, ``smooth_sigma`` for all others (new array if any σ > 0)."""
+    if smooth_sigma <= 0 and trans_sigma <= 0:
+        return x
+    tr = slice(BODY_DIM - 3, BODY_DIM)
+    x_tr = gaussian_smooth(x[..., tr], trans_sigma)
+    y = np.array(gaussian_smooth(x, smooth_sigma), copy=True)
+    y[..., tr] = x_tr
+    return y

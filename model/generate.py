@@ -1,6 +1,12 @@
 """Public generation API (what the Blender add-on and the CLI call).
 
-Pure Python/PyTorch; never imports bpy.
+Pure Python + numpy; never imports bpy.  PyTorch is optional: the network is
+evaluated by a backend (``backends.py``): ``"torch"`` (the safetensors
+weights in PyTorch, CPU or CUDA) or ``"onnx"`` (``cospeech.onnx`` in ONNX
+Runtime, which is what the packaged Blender extension bundles).  The sampler
+(``flow.sample``) is the same numpy code for both; with the same seed the two
+backends give the same motion to float32 rounding (measured max pose
+difference in ``MODEL_CARD.md``, "Backends").
 
 Usage::
 
@@ -26,16 +32,21 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import torch
 
+from .backends import (BACKENDS, CUDA_FALLBACK_WARNING, BackendError, OnnxDenoiser, TorchDenoiser,
+                       onnx_providers, resolve_backend)
 from .features import SAMPLE_RATE, AudioError, audio_features, load_audio, num_frames
-from .flow import blend_borders, gaussian_smooth, sample
+from .flow import Denoiser, blend_borders, sample, smooth_take
 from .motion import MotionClip
-from .network import CoSpeechNet, NetConfig
-from .representation import BODY_DIM, FRAME_DIM, Normaliser
+from .representation import FRAME_DIM, Normaliser
+
+if TYPE_CHECKING:
+    import torch
+
+    from .network import CoSpeechNet
 
 #: (id, UI label, description).  Labels come from measurable properties of
 #: the one training capture (BEAT2 2_scott_0_1_1): training windows were
@@ -60,6 +71,8 @@ DEFAULT_SMOOTH_SIGMA = 0.0
 DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 WEIGHTS_FILE = "cospeech.safetensors"
 CONFIG_FILE = "cospeech.json"
+#: the same network exported for ONNX Runtime (``python -m model.export_onnx``)
+ONNX_FILE = "cospeech.onnx"
 FORMAT = "cospeech-weights-1"
 
 
@@ -71,30 +84,99 @@ class WeightsError(RuntimeError):
     """The weights files are missing, unreadable, corrupt or do not match the network."""
 
 
-def select_device(requested: str = "auto") -> tuple[torch.device, str]:
-    """Pick the torch device.
+class Device(str):
+    """Device name ("cpu" / "cuda") with a ``.type`` attribute like ``torch.device``.
+
+    Returned by :func:`select_device` when the backend is ONNX Runtime (no
+    torch needed); ``str(dev)`` and ``dev.type`` are the device name.
+    """
+
+    @property
+    def type(self) -> str:
+        return str(self)
+
+
+def select_device(requested: str = "auto", backend: str = "auto") -> tuple["torch.device | Device", str]:
+    """Pick the device for a backend.
 
     Args:
         requested: "auto" (CUDA if available else CPU), "cpu" or "cuda".
+        backend: "auto" (torch if importable, else onnx), "torch" or "onnx".
+            torch: CUDA = ``torch.cuda.is_available()``; onnx: CUDA = onnxruntime
+            reports ``CUDAExecutionProvider`` (onnxruntime-gpu).
     Returns:
-        (device, warning): ``warning`` is "" unless CUDA was requested but is
-        not available, in which case the CPU is returned with a message.
+        (device, warning): ``device`` is a ``torch.device`` for the torch
+        backend, a :class:`Device` (str with ``.type``) for onnx; ``warning``
+        is "" unless CUDA was requested but is not available, in which case
+        the CPU is returned with a message.
     Raises:
-        ValueError: ``requested`` is not one of the three values.
+        ValueError: ``requested`` or ``backend`` is not a valid value.
+        BackendError: the backend's runtime is not installed.
     """
     req = (requested or "auto").lower()
     if req not in ("auto", "cpu", "cuda"):
         raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {requested!r}")
+    if resolve_backend(backend) == "onnx":
+        providers, warn = onnx_providers(req)
+        return Device("cuda" if providers[0] == "CUDAExecutionProvider" else "cpu"), warn
+    try:
+        import torch
+    except Exception as exc:
+        raise BackendError(f"PyTorch is not installed ({exc}); use backend='onnx'") from exc
     has_cuda = torch.cuda.is_available()
     if req == "cpu":
         return torch.device("cpu"), ""
     if req == "cuda" and not has_cuda:
-        return torch.device("cpu"), "CUDA was requested but no CUDA GPU is available; running on the CPU instead."
+        return torch.device("cpu"), CUDA_FALLBACK_WARNING
     return (torch.device("cuda") if has_cuda else torch.device("cpu")), ""
 
 
-def save_weights(weights_dir: str | os.PathLike, net: CoSpeechNet, normaliser: Normaliser, meta: dict) -> None:
-    """Write ``cospeech.safetensors`` (float16 tensors) + ``cospeech.json``."""
+def device_summary(requested: str = "auto", backend: str = "auto") -> str:
+    """One-line description of where generation will run, for UIs.
+
+    E.g. ``"PyTorch on GPU: NVIDIA RTX A4000 (15.7 GiB)"``, ``"ONNX Runtime on CPU"``;
+    with the CUDA-fallback warning appended when CUDA was requested but is
+    unavailable.  Never imports torch when the backend is onnx.
+    Raises: ValueError / BackendError as :func:`select_device`.
+    """
+    be = resolve_backend(backend)
+    dev, warn = select_device(requested, be)
+    name = "PyTorch" if be == "torch" else "ONNX Runtime"
+    where = "CPU"
+    if dev.type == "cuda":
+        where = "GPU"
+        if be == "torch":
+            import torch
+            p = torch.cuda.get_device_properties(dev)
+            where = f"GPU: {p.name} ({p.total_memory / 2 ** 30:.1f} GiB)"
+    return f"{name} on {where}" + (f" ({warn})" if warn else "")
+
+
+def _safetensors_sha256(path: Path) -> str:
+    import hashlib
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def export_bundle_onnx(weights_dir: str | os.PathLike | None = None) -> Path:
+    """(Re)write ``cospeech.onnx`` from ``cospeech.safetensors`` + ``cospeech.json`` in ``weights_dir``.
+
+    Needs torch.  The ONNX metadata records ``safetensors_sha256`` (hash of
+    the source weights) and the weights format.  Returns the .onnx path.
+    Raises: WeightsError if the torch weights cannot be loaded.
+    """
+    from .backends import export_onnx
+    d = Path(weights_dir) if weights_dir else DEFAULT_WEIGHTS_DIR
+    net, _norm, _meta = _load_torch_net(d)
+    return export_onnx(net, d / ONNX_FILE, metadata={"format": FORMAT,
+                                                     "safetensors_sha256": _safetensors_sha256(d / WEIGHTS_FILE)})
+
+
+def save_weights(weights_dir: str | os.PathLike, net: "CoSpeechNet", normaliser: Normaliser, meta: dict,
+                 onnx: bool = True) -> None:
+    """Write ``cospeech.safetensors`` (float16 tensors) + ``cospeech.json``, and with
+    ``onnx`` also ``cospeech.onnx`` (float32, from the float16 weights, see
+    :func:`export_bundle_onnx`) so the folder works with both backends."""
+    import torch
     from safetensors.torch import save_file
     d = Path(weights_dir)
     d.mkdir(parents=True, exist_ok=True)
@@ -104,14 +186,79 @@ def save_weights(weights_dir: str | os.PathLike, net: CoSpeechNet, normaliser: N
     cfg = {"format": FORMAT, "net": net.cfg.to_json(), "normaliser": normaliser.to_json(),
            "styles": [list(s) for s in STYLES], "default_style": DEFAULT_STYLE, **meta}
     (d / CONFIG_FILE).write_text(json.dumps(cfg, indent=1))
+    if onnx:
+        export_bundle_onnx(d)
+
+
+def _check_files(*paths: Path) -> None:
+    for p in paths:
+        if not p.is_file():
+            hint = ("export it with `python -m model.export_onnx --weights DIR` (needs PyTorch)"
+                    if p.name == ONNX_FILE else
+                    "reinstall the extension or retrain with `python -m model.train`")
+            raise WeightsError(f"CoSpeech weights missing: {p} not found ({hint}).")
+
+
+def _load_config(cpath: Path) -> tuple[dict, Normaliser]:
+    try:
+        meta = json.loads(cpath.read_text())
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"format {meta.get('format')!r}, expected {FORMAT!r}")
+        for k in ("d_model", "n_layers", "n_heads", "audio_dim", "n_styles"):
+            int(meta["net"][k])
+        normaliser = Normaliser.from_json(meta["normaliser"])
+    except Exception as exc:
+        raise WeightsError(f"CoSpeech weights config {cpath} is corrupt: {exc}") from exc
+    return meta, normaliser
+
+
+def _load_torch_net(d: Path) -> tuple["CoSpeechNet", Normaliser, dict]:
+    """(net on CPU, normaliser, meta) from ``d``; WeightsError on any problem."""
+    import torch
+    from .network import CoSpeechNet, NetConfig
+    wpath, cpath = d / WEIGHTS_FILE, d / CONFIG_FILE
+    _check_files(wpath, cpath)
+    meta, normaliser = _load_config(cpath)
+    try:
+        cfg = NetConfig(**meta["net"])
+    except Exception as exc:
+        raise WeightsError(f"CoSpeech weights config {cpath} is corrupt: {exc}") from exc
+    try:
+        from safetensors.torch import load_file
+        state = load_file(str(wpath))
+    except Exception as exc:
+        raise WeightsError(f"CoSpeech weights file {wpath} is corrupt or unreadable: {exc}") from exc
+    net = CoSpeechNet(cfg)
+    try:
+        net.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+    except Exception as exc:
+        raise WeightsError(f"CoSpeech weights {wpath} do not match the network: {exc}") from exc
+    if not all(torch.isfinite(p).all() for p in net.parameters()):
+        raise WeightsError(f"CoSpeech weights {wpath} contain NaN or infinite values")
+    return net.eval(), normaliser, meta
 
 
 class Generator:
-    """Loaded model + sampler.  Not thread-safe: use one instance per worker."""
+    """Loaded model + sampler.  Not thread-safe: use one instance per worker.
 
-    def __init__(self, net: CoSpeechNet, normaliser: Normaliser, device: torch.device, meta: dict,
-                 device_warning: str = ""):
-        self.net = net.to(device).eval()
+    Attributes:
+        backend: "torch" or "onnx".  device: ``torch.device`` (torch) or
+        :class:`Device` (onnx).  device_warning: "" or the CUDA-fallback
+        message.  denoiser: the ``flow.Denoiser``.  net: the ``CoSpeechNet``
+        (torch backend) or None.  normaliser, meta, window, overlap, styles,
+        smooth_sigma, trans_sigma: from ``cospeech.json``.
+    """
+
+    def __init__(self, denoiser: "Denoiser | CoSpeechNet", normaliser: Normaliser, device, meta: dict,
+                 device_warning: str = "", backend: str | None = None):
+        self.net = None
+        if hasattr(denoiser, "state_dict"):  # a torch CoSpeechNet: wrap it
+            denoiser = TorchDenoiser(denoiser, device)
+            self.net = denoiser.net
+        elif isinstance(denoiser, TorchDenoiser):
+            self.net = denoiser.net
+        self.denoiser = denoiser
+        self.backend = backend or getattr(denoiser, "backend", "torch")
         self.normaliser = normaliser
         self.device = device
         self.meta = meta
@@ -124,46 +271,56 @@ class Generator:
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def load(cls, weights_dir: str | None = None, device: str = "auto") -> "Generator":
-        """Load ``cospeech.safetensors`` + ``cospeech.json`` from ``weights_dir``.
+    def load(cls, weights_dir: str | None = None, device: str = "auto", backend: str = "auto",
+             threads: int | None = None) -> "Generator":
+        """Load the weights in ``weights_dir`` for a backend.
+
+        Files: ``cospeech.json`` (config, normaliser statistics, styles,
+        smoothing; both backends) + ``cospeech.safetensors`` (torch) or
+        ``cospeech.onnx`` (onnx).
 
         Args:
-            weights_dir: folder with the two files; default the bundled
+            weights_dir: folder with the files; default the bundled
                 ``model/weights/``.
             device: "auto" | "cpu" | "cuda" (see :func:`select_device`; the
                 fallback warning is kept in ``self.device_warning``).
+            backend: "auto" (torch if importable, else onnx) | "torch" | "onnx".
+            threads: ONNX Runtime intra-op threads (None = its default, all
+                cores); the torch backend uses ``torch.set_num_threads``.
         Raises:
-            WeightsError: a file is missing, not valid JSON / safetensors, of
-                another format, or its tensors do not fit the network.
+            WeightsError: a needed file is missing, not valid JSON /
+                safetensors / ONNX, of another format, or does not fit the network.
+            BackendError: the backend's runtime (torch / onnxruntime) is not installed.
+            ValueError: bad ``device`` or ``backend``.
         """
         d = Path(weights_dir) if weights_dir else DEFAULT_WEIGHTS_DIR
-        wpath, cpath = d / WEIGHTS_FILE, d / CONFIG_FILE
-        for p in (wpath, cpath):
-            if not p.is_file():
-                raise WeightsError(f"CoSpeech weights missing: {p} not found (reinstall the extension "
-                                   "or retrain with `python -m model.train`).")
+        be = resolve_backend(backend)
+        dev, warn = select_device(device, be)
+        if be == "torch":
+            net, normaliser, meta = _load_torch_net(d)
+            return cls(TorchDenoiser(net, dev), normaliser, dev, meta, warn, "torch")
+        opath, cpath = d / ONNX_FILE, d / CONFIG_FILE
+        _check_files(opath, cpath)
+        meta, normaliser = _load_config(cpath)
         try:
-            meta = json.loads(cpath.read_text())
-            if meta.get("format") != FORMAT:
-                raise ValueError(f"format {meta.get('format')!r}, expected {FORMAT!r}")
-            cfg = NetConfig(**meta["net"])
-            normaliser = Normaliser.from_json(meta["normaliser"])
+            den = OnnxDenoiser(opath, device=dev.type, threads=threads)
+        except BackendError:
+            raise
         except Exception as exc:
-            raise WeightsError(f"CoSpeech weights config {cpath} is corrupt: {exc}") from exc
-        try:
-            from safetensors.torch import load_file
-            state = load_file(str(wpath))
-        except Exception as exc:
-            raise WeightsError(f"CoSpeech weights file {wpath} is corrupt or unreadable: {exc}") from exc
-        net = CoSpeechNet(cfg)
-        try:
-            net.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
-        except Exception as exc:
-            raise WeightsError(f"CoSpeech weights {wpath} do not match the network: {exc}") from exc
-        if not all(torch.isfinite(p).all() for p in net.parameters()):
-            raise WeightsError(f"CoSpeech weights {wpath} contain NaN or infinite values")
-        dev, warn = select_device(device)
-        return cls(net, normaliser, dev, meta, warn)
+            raise WeightsError(f"CoSpeech ONNX model {opath} is corrupt or unreadable: {exc}") from exc
+        if den.metadata.get("format", FORMAT) != FORMAT:
+            raise WeightsError(f"CoSpeech ONNX model {opath} has format {den.metadata.get('format')!r}, "
+                               f"expected {FORMAT!r}")
+        a_dim = int(meta["net"]["audio_dim"])
+        shapes = {i.name: i.shape for i in den.session.get_inputs()}
+        if shapes["x"][-1] != FRAME_DIM or shapes["audio"][-1] != a_dim:
+            raise WeightsError(f"CoSpeech ONNX model {opath} does not match {cpath} "
+                               f"(inputs {shapes['x']}, {shapes['audio']})")
+        if dev.type == "cuda" and den.device != "cuda":  # CUDA EP listed but failed to initialise
+            dev = Device("cpu")
+            warn = warn or ("onnxruntime-gpu could not initialise CUDA (drivers / CUDA libraries?); "
+                            "running on the CPU instead.")
+        return cls(den, normaliser, dev, meta, warn, "onnx")
 
     # --------------------------------------------------------------- generation
     def style_index(self, style: str) -> int:
@@ -183,7 +340,9 @@ class Generator:
             sr: sample rate in Hz (any; resampled to 16 kHz).
             style: one of :data:`STYLE_IDS`.
             guidance: classifier-free guidance scale (1 = off; 2 default).
-            seed: noise seed; same seed, inputs and device -> identical output.
+            seed: noise seed (``np.random.default_rng(seed)``, the same noise
+                for every backend); same seed, inputs, backend and device ->
+                identical output; across backends equal to float32 rounding.
             steps: Euler steps 1..50 (quality vs speed).
             known: clip with frames to keep (30 fps; at least ``T`` frames are
                 used, shorter clips are only used where ``known_mask`` allows).
@@ -223,8 +382,7 @@ class Generator:
         out = np.zeros((T, FRAME_DIM), np.float32)
         W, O = self.window, self.overlap
         starts = [0] if T <= W else list(range(0, T - W, W - O)) + [T - W]
-        gen = torch.Generator(device=self.device)
-        gen.manual_seed(int(seed))
+        rng = np.random.default_rng(int(seed))
         total = len(starts) * int(steps)
         done = [0]
 
@@ -236,7 +394,7 @@ class Generator:
         if progress is not None and progress(0.0) is False:
             raise Cancelled("generation cancelled")
         prev_end = 0
-        style_t = torch.tensor([sidx], device=self.device)
+        style_a = np.array([sidx], np.int64)
         for s in starts:
             e = min(T, s + W)
             kx = known_x[s:e].copy()
@@ -244,23 +402,16 @@ class Generator:
             ov = max(0, prev_end - s)  # frames already generated by the previous window
             kx[:ov] = np.where(km[:ov, None], kx[:ov], out[s:s + ov])
             km[:ov] = True
-            a = torch.from_numpy(feats[s:e][None]).to(self.device)
-            x = sample(self.net, a, style_t, known=torch.from_numpy(kx[None]).to(self.device),
-                       mask=torch.from_numpy(km[None]).to(self.device), steps=steps, guidance=guidance,
-                       generator=gen, step_callback=tick)
-            out[s:e] = x[0].cpu().numpy()
+            x = sample(self.denoiser, feats[s:e][None], style_a, known=kx[None], mask=km[None], steps=steps,
+                       guidance=guidance, rng=rng, step_callback=tick)
+            out[s:e] = x[0]
             prev_end = e
         # one temporal low-pass over the whole take (no window-edge effects), then the
         # user's known frames are restored and the borders blended (flow.blend_borders)
         if self.smooth_sigma > 0 or self.trans_sigma > 0:
-            xt = torch.from_numpy(out)[None]
-            sm = gaussian_smooth(xt, self.smooth_sigma)
-            tr = slice(BODY_DIM - 3, BODY_DIM)
-            sm[..., tr] = gaussian_smooth(xt[..., tr], self.trans_sigma)
-            out = sm[0].numpy()
+            out = smooth_take(out, self.smooth_sigma, self.trans_sigma)
             if mask.any():
-                kt, mt = torch.from_numpy(known_x), torch.from_numpy(mask)
-                out = torch.where(mt[:, None], kt, blend_borders(torch.from_numpy(out), kt, mt)).numpy()
+                out = np.where(mask[:, None], known_x, blend_borders(out, known_x, mask))
         clip = self.normaliser.decode(out)
         if known is not None and mask.any():  # exact copy of the user's frames (no 6D round-trip error)
             idx = np.flatnonzero(mask)
@@ -283,10 +434,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    ap.add_argument("--backend", default="auto", choices=list(BACKENDS),
+                    help="auto = torch if installed, else ONNX Runtime")
     ap.add_argument("--weights", default=None, help="weights folder (default: bundled model/weights)")
     args = ap.parse_args(argv)
     try:
-        g = Generator.load(args.weights, args.device)
+        g = Generator.load(args.weights, args.device, args.backend)
         if g.device_warning:
             print("warning:", g.device_warning, file=sys.stderr)
         from tqdm import tqdm
@@ -299,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
         clip = g.generate_file(args.audio, style=args.style, guidance=args.guidance, seed=args.seed,
                                steps=args.steps, progress=prog)
         bar.close()
-    except (AudioError, WeightsError, ValueError) as exc:
+    except (AudioError, WeightsError, BackendError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     clip.save(args.output)

@@ -22,7 +22,7 @@ if not bpy.ops.cospeech.generate.poll():
     from bl_ext.user_default.cospeech.operators import generate_ops
     raise SystemExit("generate disabled: " + generate_ops.missing_dependencies())
 
-bpy.ops.wm.read_factory_settings(use_empty=True)   # keeps enabled extensions
+bpy.ops.wm.read_homefile(use_empty=True)   # empty scene; preferences (enabled extensions) kept
 scene = bpy.context.scene
 scene.render.fps = 30
 ed = scene.sequence_editor_create()
