@@ -34,6 +34,12 @@ class GenerationError(ValueError):
     """The request cannot run; the message is shown to the user as is."""
 
 
+def is_cuda_error(exc: BaseException) -> bool:
+    """True for errors raised by CUDA / cuDNN / the ONNX Runtime CUDA provider."""
+    text = f"{type(exc).__name__}: {exc}"
+    return any(k in text for k in ("CUDA", "cuda", "cuDNN", "CUBLAS", "OutOfMemoryError"))
+
+
 def model_api():
     """The model's public API module (imports torch on first use).
 
@@ -119,25 +125,38 @@ class Job:
 
     # ---------------------------------------------------------- worker side
     def run(self) -> None:
-        """Sample one clip per seed (no bpy access).  Sets ``results`` or ``error``."""
+        """Sample one clip per seed (no bpy access).  Sets ``results`` or ``error``.
+
+        A CUDA failure (driver error, out of memory) on a GPU device is
+        retried once on the CPU, with a warning for the user.
+        """
         try:
-            gen_mod = model_api()
-            gen = get_generator(self.device, self.weights_dir)
-            self.warning = getattr(gen, "device_warning", "") or ""
-            n = len(self.seeds)
-            for i, seed in enumerate(self.seeds):
-                def progress(frac, i=i):
-                    self.progress = (i + frac) / n
-                    return not self.cancel.is_set()
-                clip = gen.generate(self.wave, SAMPLE_RATE, style=self.style, guidance=self.guidance,
-                                    seed=seed, steps=self.steps, known=self.known,
-                                    known_mask=self.known_mask, progress=progress)
-                self.results.append((seed, clip))
+            try:
+                self._sample_all(self.device)
+            except Exception as exc:
+                if self.device == "cpu" or self.cancel.is_set() or not is_cuda_error(exc):
+                    raise
+                self.results.clear()
+                self._sample_all("cpu")
+                self.warning = f"CUDA failed ({str(exc).splitlines()[0][:120]}); generated on the CPU instead."
             self.progress = 1.0
         except BaseException as exc:  # reported on the main thread
             if type(exc).__name__ == "Cancelled":
                 self.cancel.set()
             self.error = exc
+
+    def _sample_all(self, device: str) -> None:
+        gen = get_generator(device, self.weights_dir)
+        self.warning = getattr(gen, "device_warning", "") or ""
+        n = len(self.seeds)
+        for i, seed in enumerate(self.seeds):
+            def progress(frac, i=i):
+                self.progress = (i + frac) / n
+                return not self.cancel.is_set()
+            clip = gen.generate(self.wave, SAMPLE_RATE, style=self.style, guidance=self.guidance,
+                                seed=seed, steps=self.steps, known=self.known,
+                                known_mask=self.known_mask, progress=progress)
+            self.results.append((seed, clip))
 
     # ------------------------------------------------------------ main side
     def apply(self, context) -> list:

@@ -353,3 +353,29 @@ def test_thirty_minute_clip_bounded_memory(arctic):
     print(f"30-minute clip: {frames} frames, peak RSS {peak:.0f} MiB")
     assert abs(frames - 30 * 60 * 30) <= 2
     assert peak < 3584, f"peak memory {peak:.0f} MiB for 30 minutes of audio"
+
+
+@pytest.mark.parametrize("device", ["cuda", "auto"])
+def test_cuda_failure_falls_back_to_cpu(arctic, monkeypatch, device):
+    """A CUDA error while sampling is retried on the CPU with a warning.
+
+    No GPU here, so the GPU generator is replaced by one that fails the way
+    PyTorch does on a CUDA out-of-memory; the CPU path is the real model."""
+    scene, arm = new_scene()
+    add_strip(scene, arctic)
+    real = generation.get_generator
+
+    class FailingGPU:
+        device_warning = ""
+
+        def generate(self, *a, **k):
+            raise RuntimeError("CUDA error: out of memory")
+
+    monkeypatch.setattr(generation, "get_generator",
+                        lambda dev, w=None: FailingGPU() if dev != "cpu" else real(dev, w))
+    job = generation.prepare_generate(bpy.context)
+    job.device = device
+    job.run()
+    assert job.error is None and len(job.results) == 1
+    assert "CUDA failed" in job.warning and "CPU" in job.warning
+    assert len(job.apply(bpy.context)) == 1
