@@ -274,7 +274,8 @@ def _formats(arctic, tmp_path):
 
 def test_audio_formats(arctic, tmp_path):
     paths = _formats(arctic, tmp_path)
-    assert {"stereo_44k.wav", "8k.wav", "48k_float.wav", "speech.flac", "speech.ogg"} <= {p.name for p in paths}
+    assert {"stereo_44k.wav", "8k.wav", "48k_float.wav", "speech.flac", "speech.ogg", "speech.mp3"} \
+        <= {p.name for p in paths}
     for p in paths:
         scene, arm = new_scene()
         add_strip(scene, p)
