@@ -115,6 +115,15 @@ class COSPEECH_OT_export_fbx(bpy.types.Operator, ExportHelper):
         return {"FINISHED"}
 
 
+def _take_or_report(op):
+    """The take action named by ``op.action``, or None after reporting why not."""
+    act = bpy.data.actions.get(op.action)
+    if act is None or not act.get("cospeech_take"):
+        op.report({"ERROR"}, f"No take named '{op.action}'")
+        return None
+    return act
+
+
 class COSPEECH_OT_set_take(bpy.types.Operator):
     """Make this take the active animation of the rig"""
     bl_idname = "cospeech.set_take"
@@ -123,9 +132,8 @@ class COSPEECH_OT_set_take(bpy.types.Operator):
     action: StringProperty(name="Take")
 
     def execute(self, context):
-        act = bpy.data.actions.get(self.action)
-        if act is None or not act.get("cospeech_take"):
-            self.report({"ERROR"}, f"No take named '{self.action}'")
+        act = _take_or_report(self)
+        if act is None:
             return {"CANCELLED"}
         try:
             info = active_rig(context)
@@ -147,9 +155,8 @@ class COSPEECH_OT_delete_take(bpy.types.Operator):
         return context.window_manager.invoke_confirm(self, event)
 
     def execute(self, context):
-        act = bpy.data.actions.get(self.action)
-        if act is None or not act.get("cospeech_take"):
-            self.report({"ERROR"}, f"No take named '{self.action}'")
+        act = _take_or_report(self)
+        if act is None:
             return {"CANCELLED"}
         for n in str(act.get("cospeech_key_action", "")).split(","):
             if n and n in bpy.data.actions:

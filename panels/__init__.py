@@ -6,11 +6,5 @@ from . import main_panel
 CLASSES = main_panel.CLASSES
 
 
-def register():
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+# bpy.utils.register_classes_factory: registers in order, unregisters in reverse
+register, unregister = bpy.utils.register_classes_factory(CLASSES)

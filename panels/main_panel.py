@@ -73,26 +73,23 @@ def _draw(layout, context):
     op.preset = s.fbx_preset
 
 
-class COSPEECH_PT_view3d(bpy.types.Panel):
+class _SidebarPanel:
     bl_label = "CoSpeech"
+    bl_region_type = "UI"
+    bl_category = "CoSpeech"
+
+    def draw(self, context):
+        _draw(self.layout, context)
+
+
+class COSPEECH_PT_view3d(_SidebarPanel, bpy.types.Panel):
     bl_idname = "COSPEECH_PT_view3d"
     bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "CoSpeech"
-
-    def draw(self, context):
-        _draw(self.layout, context)
 
 
-class COSPEECH_PT_sequencer(bpy.types.Panel):
-    bl_label = "CoSpeech"
+class COSPEECH_PT_sequencer(_SidebarPanel, bpy.types.Panel):
     bl_idname = "COSPEECH_PT_sequencer"
     bl_space_type = "SEQUENCE_EDITOR"
-    bl_region_type = "UI"
-    bl_category = "CoSpeech"
-
-    def draw(self, context):
-        _draw(self.layout, context)
 
 
 CLASSES = (COSPEECH_PT_view3d, COSPEECH_PT_sequencer)
