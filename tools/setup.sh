@@ -2,7 +2,8 @@
 # Install everything the project needs from pinned files (idempotent):
 #   .venv    Python 3.11 + bpy 4.5 LTS + torch (CPU) + librosa ...  (main env)
 #   .venv50  the same with bpy 5.0 (the suite also runs there)
-#   .venv-pkg only the bpy wheel: a fresh Blender for the package install test
+#   .venv-pkg, .venv-pkg50  only the bpy 4.5 / 5.0 wheel: fresh Blenders for
+#            the package install test
 #   Debian assimp-utils: independent FBX reader used by the tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,5 +33,6 @@ if [ "${COSPEECH_SKIP_BPY50:-0}" != 1 ]; then
   # a Blender with nothing but the bpy wheel: the package install test
   # installs the built extension zip into it
   make_env .venv-pkg requirements/package_test.txt
+  make_env .venv-pkg50 requirements/package_test50.txt
 fi
 echo "setup done: .venv (bpy $(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("bpy"))'))"
