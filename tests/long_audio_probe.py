@@ -14,6 +14,7 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 from conftest import load_extension_package  # noqa: E402
 
 src, minutes = sys.argv[1], float(sys.argv[2])
@@ -33,14 +34,8 @@ import bpy  # noqa: E402
 pkg = load_extension_package()
 pkg.register()
 try:
-    from cospeech.addon import compat, rig
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    scene = bpy.context.scene
-    scene.render.fps = 30
-    strip = compat.new_sound_strip(scene, "long", str(path), 1, 1)
-    scene.sequence_editor.active_strip = strip
-    arm, _ = rig.build_default_rig()
-    bpy.context.view_layer.objects.active = arm
+    from cospeech_cli import scene_with_speech
+    scene, arm = scene_with_speech(path, 30)
     scene.cospeech.steps = 1
     assert bpy.ops.cospeech.generate() == {"FINISHED"}
     act = arm.animation_data.action

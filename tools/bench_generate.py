@@ -18,7 +18,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
-from cospeech_cli import DEMO_AUDIO, load_package  # noqa: E402
+from cospeech_cli import DEMO_AUDIO, load_package, scene_with_speech  # noqa: E402
 
 
 def main() -> None:
@@ -31,7 +31,6 @@ def main() -> None:
     pkg = load_package()
     pkg.register()
     try:
-        from cospeech.addon import compat, rig
         from cospeech.model.features import load_audio
         src = REPO.parent / "shared" / "data" / "dev_audio" / "beat2_scott_2_2.wav"
         wave = load_audio(src if src.exists() else DEMO_AUDIO)
@@ -43,13 +42,7 @@ def main() -> None:
             clip = np.tile(wave, int(np.ceil(n / len(wave))))[:n]
             path = tmp / f"speech_{seconds}s.wav"
             sf.write(path, clip, 16000)
-            bpy.ops.wm.read_factory_settings(use_empty=True)
-            scene = bpy.context.scene
-            scene.render.fps = 30
-            strip = compat.new_sound_strip(scene, "speech", str(path), 1, 1)
-            scene.sequence_editor.active_strip = strip
-            arm, _ = rig.build_default_rig()
-            bpy.context.view_layer.objects.active = arm
+            scene, _ = scene_with_speech(path, 30)
             scene.cospeech.steps = args.steps
             runs = ("first call (loads model)", "warm") if seconds == 10 else ("warm", "warm again")
             for run in runs:

@@ -41,21 +41,32 @@ def load_package():
     return mod
 
 
-def generate_one(audio: Path, out_dir: Path, args) -> dict:
-    """Run the main job on one file; returns the written paths and timings."""
+def scene_with_speech(audio: Path, fps: int = 30):
+    """Fresh empty scene at ``fps`` with ``audio`` as the active sound strip
+    (frame 1) and the default rig active.  Returns (scene, armature)."""
     import bpy
 
-    from cospeech.addon import compat, generation, rig
-    from cospeech.model.motion import MotionClip
+    from cospeech.addon import compat, rig
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
-    scene.render.fps, scene.render.fps_base = args.fps, 1.0
-    strip = compat.new_sound_strip(scene, audio.stem, str(audio.resolve()), 1, 1)
+    scene.render.fps, scene.render.fps_base = fps, 1.0
+    strip = compat.new_sound_strip(scene, Path(audio).stem, str(Path(audio).resolve()), 1, 1)
     strip.select = True
     scene.sequence_editor.active_strip = strip
     arm, _ = rig.build_default_rig()
     bpy.context.view_layer.objects.active = arm
+    return scene, arm
+
+
+def generate_one(audio: Path, out_dir: Path, args) -> dict:
+    """Run the main job on one file; returns the written paths and timings."""
+    import bpy
+
+    from cospeech.addon import generation, rig
+    from cospeech.model.motion import MotionClip
+
+    scene, arm = scene_with_speech(audio, args.fps)
     s = scene.cospeech
     s.style, s.seed, s.guidance, s.steps, s.device = args.style, args.seed, args.guidance, args.steps, args.device
     t = time.perf_counter()
