@@ -62,6 +62,21 @@ def _quaternions(clip: MotionClip, joints: tuple[int, ...]) -> np.ndarray:
     return q
 
 
+def read_keys(fc) -> np.ndarray:
+    """(n, 2) float32 ``[frame, value]`` of an f-curve's keyframes (``foreach_get``)."""
+    co = np.zeros(2 * len(fc.keyframe_points), np.float32)
+    fc.keyframe_points.foreach_get("co", co)
+    return co.reshape(-1, 2)
+
+
+def write_values(fc, values: np.ndarray) -> None:
+    """Replace the values of all keyframes of ``fc`` (frames unchanged), then update."""
+    co = read_keys(fc)
+    co[:, 1] = values
+    fc.keyframe_points.foreach_set("co", co.ravel())
+    fc.update()
+
+
 def _write_fcurve(bag, data_path: str, index: int, frames: np.ndarray, values: np.ndarray, group=None):
     fc = bag.fcurves.new(data_path, index=index)
     if group is not None:

@@ -70,12 +70,7 @@ def run(op="generate", **kw):
 
 
 def keys(action):
-    out = {}
-    for fc in compat.action_fcurves(action):
-        co = np.zeros(2 * len(fc.keyframe_points), np.float32)
-        fc.keyframe_points.foreach_get("co", co)
-        out[(fc.data_path, fc.array_index)] = co.reshape(-1, 2)
-    return out
+    return {(fc.data_path, fc.array_index): bake.read_keys(fc) for fc in compat.action_fcurves(action)}
 
 
 @pytest.mark.parametrize("fps", [24, 25, 30, 60])
