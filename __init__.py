@@ -6,8 +6,28 @@ Extension entry point (Blender 4.2+ extensions are imported as
 sub-packages only inside :func:`register`.
 """
 
+#: Blender versions the add-on is tested on, as in blender_manifest.toml
+#: (blender_version_min inclusive, blender_version_max exclusive).
+BLENDER_MIN = (4, 5, 0)
+BLENDER_MAX = (5, 3, 0)
+
+
+def check_blender_version(version):
+    """Refuse a Blender older than the tested range with a clear message
+    (RuntimeError: Blender shows it when enabling fails); warn on a newer one."""
+    ver = ".".join(map(str, version))
+    tested = f"{BLENDER_MIN[0]}.{BLENDER_MIN[1]} LTS to {BLENDER_MAX[0]}.{BLENDER_MAX[1] - 1} LTS"
+    if tuple(version) < BLENDER_MIN:
+        raise RuntimeError(f"CoSpeech needs Blender {tested} (this is Blender {ver}): "
+                           "it uses slotted actions and the Sequencer's strips API")
+    if tuple(version) >= BLENDER_MAX:
+        print(f"CoSpeech warning: tested on Blender {tested}; this is Blender {ver}, which may not work")
+
 
 def register():
+    import bpy
+
+    check_blender_version(bpy.app.version)
     from . import operators, panels
     from .addon import settings
 

@@ -2,8 +2,12 @@
 install the built extension zip through Blender's extension mechanism,
 enable it, and generate a take from a sound strip.  Used by test_install.py.
 
-    python package_smoke.py EXTENSION_ZIP SPEECH_WAV
-Prints ``TAKE <name> <first frame> <last frame>`` on success.
+    python package_smoke.py EXTENSION_ZIP SPEECH_WAV [--expect-refused]
+
+Prints ``BLENDER <version>``, then ``TAKE <name> <first frame> <last frame>``
+on success.  With ``--expect-refused`` the zip must be refused (a zip for
+other Blender versions): Blender's own message is printed, exit code 0 when
+nothing got installed.
 """
 import importlib.util
 import sys
@@ -11,10 +15,18 @@ import sys
 import bpy
 
 zip_path, wav = sys.argv[1], sys.argv[2]
+expect_refused = "--expect-refused" in sys.argv[3:]
+print("BLENDER", bpy.app.version_string, "Python", sys.version.split()[0])
 assert importlib.util.find_spec("torch") is None, "this check needs a Python without torch"
 res = bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default",
                                                enable_on_install=True)
 assert res == {"FINISHED"}, res
+if expect_refused:
+    # Blender prints why ("doesn't meet the minimum supported version" / "must be
+    # less than the maximum version") and installs nothing.
+    assert "bl_ext.user_default.cospeech" not in bpy.context.preferences.addons, "installed anyway"
+    print("REFUSED")
+    raise SystemExit(0)
 assert "bl_ext.user_default.cospeech" in bpy.context.preferences.addons
 pkg = sys.modules["bl_ext.user_default.cospeech"]
 print("installed at", pkg.__file__)
