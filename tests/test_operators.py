@@ -310,9 +310,16 @@ def test_one_second_clip(tmp_path, arctic):
 
 
 def test_cuda_requested_without_gpu(arctic):
-    import torch
-    if torch.cuda.is_available():
-        pytest.skip("a CUDA GPU is present")
+    # Blender 5.1+ test envs have no torch: the add-on generates with ONNX Runtime there
+    try:
+        import torch
+        if torch.cuda.is_available():
+            pytest.skip("a CUDA GPU is present")
+    except ImportError:
+        pass
+    import onnxruntime
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("ONNX Runtime has a CUDA provider here")
     scene, arm = new_scene()
     add_strip(scene, arctic)
     scene.cospeech.device = "CUDA"
