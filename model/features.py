@@ -74,18 +74,46 @@ def load_audio(path: str | os.PathLike, sr: int = SAMPLE_RATE) -> np.ndarray:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise AudioError(f"Audio file not found: {path}")
+    return _decode(path, sr, path)
+
+
+def load_audio_bytes(data: bytes, suffix: str = ".wav", label: str = "audio data",
+                     sr: int = SAMPLE_RATE) -> np.ndarray:
+    """:func:`load_audio` for an encoded file held in memory (e.g. a sound
+    packed into a .blend).  The bytes go through a temporary file with
+    ``suffix`` so every decoder librosa falls back to (audioread) can read them.
+
+    Raises:
+        AudioError: as :func:`load_audio`; messages name ``label``.
+    """
+    import tempfile
+    fd, tmp = tempfile.mkstemp(suffix=suffix or ".wav", prefix="cospeech_")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        return _decode(tmp, sr, label)
+    finally:
+        os.unlink(tmp)
+
+
+def _decode(path: str, sr: int, label: str) -> np.ndarray:
     import librosa
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # audioread fallback warnings
             wave, _ = librosa.load(path, sr=sr, mono=True)
     except Exception as exc:  # soundfile.LibsndfileError, audioread.NoBackendError, EOFError, ...
-        raise AudioError(f"Cannot read audio file {path}: {type(exc).__name__}: {exc}") from exc
+        if "not finite" in str(exc):   # librosa.util.valid_audio while resampling
+            raise AudioError(f"{label} contains NaN or infinite samples: the file is damaged "
+                             "or not normalised audio; re-export it as 16/24-bit PCM") from exc
+        why = f"{type(exc).__name__}: {exc}" if str(exc).strip() else type(exc).__name__
+        raise AudioError(f"Cannot read {label}: not a supported audio file, or damaged ({why})") from exc
     wave = np.asarray(wave, np.float32).reshape(-1)
     if wave.size == 0:
-        raise AudioError(f"Audio file {path} contains no samples")
+        raise AudioError(f"{label} contains no samples")
     if not np.all(np.isfinite(wave)):
-        raise AudioError(f"Audio file {path} contains NaN or infinite samples")
+        raise AudioError(f"{label} contains NaN or infinite samples: the file is damaged "
+                         "or not normalised audio; re-export it as 16/24-bit PCM")
     return wave
 
 
