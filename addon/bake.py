@@ -5,7 +5,15 @@ Takes are never overwritten: every bake creates new actions (fake user set,
 so they survive with no users), and the action the armature had before is
 given a fake user too.  Actions carry custom properties:
 ``cospeech_take`` (True), ``cospeech_key_action`` (name of the shape-key
-action), ``cospeech_frame_start`` / ``cospeech_frame_end``.
+action), ``cospeech_frame_start`` / ``cospeech_frame_end``,
+``cospeech_take_number`` (1, 2, …), ``cospeech_rig_id`` (the persistent id
+of the armature object it belongs to, see :func:`rig_id`) and
+``cospeech_prev_action`` / ``cospeech_orig_action`` (what the rig played
+right before the take, and before its first take: given back when takes
+are deleted).
+
+Keys are baked deselected: in Blender a selected key is the user's way of
+marking it (Regenerate Range's *Keep Selected Keys* locks those frames).
 """
 from __future__ import annotations
 
@@ -77,6 +85,14 @@ def write_values(fc, values: np.ndarray) -> None:
     fc.update()
 
 
+def deselect_keys(fc) -> None:
+    """Deselect every keyframe (control point and handles) of ``fc``."""
+    n = len(fc.keyframe_points)
+    off = np.zeros(n, bool)
+    for prop in ("select_control_point", "select_left_handle", "select_right_handle"):
+        fc.keyframe_points.foreach_set(prop, off)
+
+
 def _write_fcurve(bag, data_path: str, index: int, frames: np.ndarray, values: np.ndarray, group=None):
     fc = bag.fcurves.new(data_path, index=index)
     if group is not None:
@@ -88,12 +104,55 @@ def _write_fcurve(bag, data_path: str, index: int, frames: np.ndarray, values: n
     co[1::2] = values
     fc.keyframe_points.foreach_set("co", co)
     fc.keyframe_points.foreach_set("interpolation", np.full(n, _LINEAR, np.int32))
+    deselect_keys(fc)
     fc.update()
     return fc
 
 
+# ------------------------------------------------------------ take identity
+RIG_ID = "cospeech_rig_id"
+
+
+def rig_id(armature, create: bool = False) -> str:
+    """Persistent id of an armature object (custom property ``cospeech_rig_id``).
+
+    Takes record it, so they stay with their rig when the object is renamed.
+    Returns "" when the rig has none and ``create`` is False (rigs from
+    versions before the id existed are matched by name instead).
+    """
+    rid = str(armature.get(RIG_ID, ""))
+    if not rid and create:
+        import uuid
+        rid = uuid.uuid4().hex
+        armature[RIG_ID] = rid
+    return rid
+
+
+def _belongs_to(action, armature) -> bool:
+    rid = rig_id(armature)
+    take_rid = str(action.get(RIG_ID, ""))
+    if take_rid and rid:
+        return take_rid == rid
+    return action.get("cospeech_armature", armature.name) == armature.name
+
+
+def take_number(action) -> int:
+    """The take's number (``cospeech_take_number``, else parsed from "Take N …", else 0)."""
+    n = action.get("cospeech_take_number")
+    if n is not None:
+        return int(n)
+    head = action.name.split(" ")
+    return int(head[1]) if len(head) > 1 and head[0] == "Take" and head[1].isdigit() else 0
+
+
+def next_take_number(armature) -> int:
+    """One more than the highest take number of ``armature`` (1 for the first)."""
+    return max((take_number(a) for a in takes_of(armature)), default=0) + 1
+
+
 def bake_clip(rig: RigInfo, clip: MotionClip, frame_start: int, name: str = "CoSpeech take",
-              scene=None, parts=ALL_PARTS, assign: bool = True) -> Take:
+              scene=None, parts=ALL_PARTS, assign: bool = True, num_frames: int | None = None,
+              number: int | None = None) -> Take:
     """Bake ``clip`` onto ``rig`` as a new take starting at ``frame_start``.
 
     The clip is resampled to the scene frame rate (rotation slerp, see
@@ -105,10 +164,14 @@ def bake_clip(rig: RigInfo, clip: MotionClip, frame_start: int, name: str = "CoS
         rig: from :func:`addon.rig.detect_rig`.
         clip: motion in the BEAT2 layout (any fps).
         frame_start: scene frame of the clip's first frame.
-        name: action name prefix.
+        name: label; the action is named ``"Take <number> · <name>"``.
         scene: scene for the frame rate (default: context scene).
         parts: subset of :data:`PARTS` keys.
         assign: make the new actions active on the armature / meshes.
+        num_frames: exact number of scene frames to key (the frames the
+            sound strip is heard); the resampled clip is cut or its last
+            frame held to fit.  None: all frames of the resampled clip.
+        number: take number (default :func:`next_take_number`).
     Returns:
         The :class:`Take`.
     Raises:
@@ -121,6 +184,9 @@ def bake_clip(rig: RigInfo, clip: MotionClip, frame_start: int, name: str = "CoS
     if clip.num_frames == 0:
         raise ValueError("the motion clip has no frames")
     clip = clip.resample(scene_fps(scene))
+    if num_frames is not None and num_frames != clip.num_frames:
+        idx = np.minimum(np.arange(max(1, int(num_frames))), clip.num_frames - 1)
+        clip = MotionClip(clip.poses[idx], clip.expressions[idx], clip.trans[idx], clip.fps)
     T = clip.num_frames
     frames = (frame_start + np.arange(T)).astype(np.float32)
     joints_on = set()
@@ -128,6 +194,8 @@ def bake_clip(rig: RigInfo, clip: MotionClip, frame_start: int, name: str = "CoS
         joints_on.update(PARTS[p])
 
     arm = rig.armature
+    number = next_take_number(arm) if number is None else int(number)
+    name = f"Take {number} · {name}"
     action, slot, bag = compat.new_action(name, "OBJECT", arm.name)
     for bone, joints in rig.bone_sources.items():
         if joints[-1] not in joints_on:
@@ -147,12 +215,16 @@ def bake_clip(rig: RigInfo, clip: MotionClip, frame_start: int, name: str = "CoS
                 _write_fcurve(bag, path, c, frames, clip.trans[:, c], grp)
     _mark_take(action, frame_start, frame_start + T - 1)
     action["cospeech_armature"] = arm.name
+    action[RIG_ID] = rig_id(arm, create=True)
+    action["cospeech_take_number"] = number
+    _record_previous(action, arm.animation_data.action if arm.animation_data else None)
 
     key_actions = []
     if "face" in parts:
         for mesh, n_exp in rig.expression_meshes:
             key = mesh.data.shape_keys
             kact, kslot, kbag = compat.new_action(name + " (face)", "KEY", key.name)
+            _record_previous(kact, key.animation_data.action if key.animation_data else None)
             for k in range(min(n_exp, clip.expressions.shape[1])):
                 kb = key.key_blocks[exp_key_name(k)]
                 kb.slider_min = min(kb.slider_min, EXP_SLIDER_RANGE[0])
@@ -165,6 +237,17 @@ def bake_clip(rig: RigInfo, clip: MotionClip, frame_start: int, name: str = "CoS
     if assign:
         activate_take(rig, action)
     return Take(action, key_actions, frame_start, frame_start + T - 1)
+
+
+def _record_previous(action, prev) -> None:
+    """Remember what was playing before ``action`` (for :func:`delete_take`)."""
+    if prev is None:
+        return
+    action["cospeech_prev_action"] = prev.name
+    made_by_us = prev.get("cospeech_take") or prev.get("cospeech_face_take")
+    orig = str(prev.get("cospeech_orig_action", "")) if made_by_us else prev.name
+    if orig:
+        action["cospeech_orig_action"] = orig
 
 
 def _mark_take(action, start: int, end: int, face: bool = False) -> None:
@@ -187,8 +270,7 @@ def activate_take(rig: RigInfo, action) -> None:
     if prev is not None:
         prev.use_fake_user = True
     compat.assign_action(arm, action)
-    names = [n for n in str(action.get("cospeech_key_action", "")).split(",") if n]
-    key_actions = [bpy.data.actions[n] for n in names if n in bpy.data.actions]
+    key_actions = key_actions_of(action)
     for mesh, _ in rig.expression_meshes:
         key = mesh.data.shape_keys
         match = [a for a in key_actions if len(a.slots) and a.slots[0].name_display == key.name]
@@ -201,6 +283,68 @@ def activate_take(rig: RigInfo, action) -> None:
 
 
 def takes_of(armature) -> list:
-    """Armature take actions made by CoSpeech whose slot was made for ``armature``, by name."""
+    """CoSpeech take actions of ``armature`` (matched by :func:`rig_id`, so
+    renaming the rig keeps them), ordered by take number."""
     return sorted((a for a in bpy.data.actions if a.get("cospeech_take") and len(a.slots)
-                   and a.get("cospeech_armature", armature.name) == armature.name), key=lambda a: a.name)
+                   and _belongs_to(a, armature)), key=lambda a: (take_number(a), a.name))
+
+
+def owner_of(action):
+    """The armature object take ``action`` belongs to, or None."""
+    for ob in bpy.data.objects:
+        if ob.type == "ARMATURE" and _belongs_to(action, ob):
+            return ob
+    return None
+
+
+def key_actions_of(action) -> list:
+    """The shape-key (face) actions of take ``action`` that still exist."""
+    names = [n for n in str(action.get("cospeech_key_action", "")).split(",") if n]
+    return [bpy.data.actions[n] for n in names if n in bpy.data.actions]
+
+
+def _fallback(deleted):
+    """The action to play instead of ``deleted``: the one played right before
+    it was made (``cospeech_prev_action``), else the user's own action from
+    before the first take (``cospeech_orig_action``), else None."""
+    for key in ("cospeech_prev_action", "cospeech_orig_action"):
+        cand = bpy.data.actions.get(str(deleted.get(key, "")))
+        if cand is not None and cand != deleted:
+            return cand
+    return None
+
+
+def delete_take(rig: RigInfo, action) -> None:
+    """Delete take ``action`` and its face actions.
+
+    If the rig was playing it, the rig gets back what it played before the
+    take was made (another take with its face, or the user's own action);
+    if there was nothing, no action and the rest pose (bones at identity,
+    ``Exp###`` keys at 0), instead of freezing in the deleted take's last pose.
+    """
+    arm = rig.armature
+    faces = key_actions_of(action)
+    ad = arm.animation_data
+    if ad is not None and ad.action == action:
+        back = _fallback(action)
+        if back is not None and back.get("cospeech_take"):
+            activate_take(rig, back)
+        else:
+            ad.action = back
+            if back is None:
+                for pb in arm.pose.bones:
+                    pb.rotation_quaternion = (1.0, 0.0, 0.0, 0.0)
+                    pb.rotation_euler = (0.0, 0.0, 0.0)
+                    pb.location = (0.0, 0.0, 0.0)
+    for mesh, n_exp in rig.expression_meshes:
+        key = mesh.data.shape_keys
+        kad = key.animation_data
+        if kad is None or kad.action not in faces:
+            continue
+        kad.action = _fallback(kad.action)
+        if kad.action is None:
+            for k in range(n_exp):
+                key.key_blocks[exp_key_name(k)].value = 0.0
+    for kact in faces:
+        bpy.data.actions.remove(kact)
+    bpy.data.actions.remove(action)

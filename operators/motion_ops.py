@@ -158,10 +158,17 @@ class COSPEECH_OT_delete_take(bpy.types.Operator):
         act = _take_or_report(self)
         if act is None:
             return {"CANCELLED"}
-        for n in str(act.get("cospeech_key_action", "")).split(","):
-            if n and n in bpy.data.actions:
-                bpy.data.actions.remove(bpy.data.actions[n])
-        bpy.data.actions.remove(act)
+        owner = bake.owner_of(act)
+        try:
+            info = rig.detect_rig(owner) if owner is not None else None
+        except rig.RigError:
+            info = None
+        if info is not None:
+            bake.delete_take(info, act)
+        else:   # its rig is gone: just the actions
+            for kact in bake.key_actions_of(act):
+                bpy.data.actions.remove(kact)
+            bpy.data.actions.remove(act)
         return {"FINISHED"}
 
 
