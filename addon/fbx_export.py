@@ -47,7 +47,8 @@ def export_take(rig: RigInfo, action, filepath: str, preset: str = "UNITY", scen
     Returns:
         The absolute path written.
     Raises:
-        ExportError: unknown preset, no action, or the exporter failed.
+        ExportError: unknown preset, no action, a folder that cannot be
+            created or written, or the exporter failed.
     """
     from .bake import activate_take
 
@@ -57,7 +58,12 @@ def export_take(rig: RigInfo, action, filepath: str, preset: str = "UNITY", scen
         raise ExportError("no take to export: generate or import motion first")
     scene = scene or bpy.context.scene
     filepath = os.path.abspath(bpy.path.abspath(filepath))
-    os.makedirs(os.path.dirname(filepath), exist_ok=True)
+    try:
+        os.makedirs(os.path.dirname(filepath), exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"Cannot create the folder for {filepath}: {exc.strerror or exc}") from exc
+    if not os.access(os.path.dirname(filepath), os.W_OK):
+        raise ExportError(f"Cannot write to {os.path.dirname(filepath)}: permission denied")
     arm = rig.armature
     objs = [arm] + [m for m, _ in rig.expression_meshes]
     objs += [c for c in arm.children if c.type == "MESH" and c not in objs]
@@ -74,7 +80,7 @@ def export_take(rig: RigInfo, action, filepath: str, preset: str = "UNITY", scen
             ob.select_set(True)
         view_layer.objects.active = arm
         opts = dict(PRESETS[preset][2])
-        result = bpy.ops.export_scene.fbx(
+        result = _run_exporter(
             filepath=filepath, use_selection=True, object_types={"ARMATURE", "MESH"},
             use_mesh_modifiers=False, add_leaf_bones=False, bake_anim=True,
             bake_anim_use_all_bones=True, bake_anim_use_nla_strips=False,
@@ -86,6 +92,14 @@ def export_take(rig: RigInfo, action, filepath: str, preset: str = "UNITY", scen
     finally:
         _restore_state(scene, saved)
     return filepath
+
+
+def _run_exporter(**kwargs):
+    try:
+        return bpy.ops.export_scene.fbx(**kwargs)
+    except (OSError, RuntimeError) as exc:
+        raise ExportError(f"Blender's FBX exporter failed writing {kwargs['filepath']}: "
+                          f"{str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}") from exc
 
 
 def _save_state(scene, objs):

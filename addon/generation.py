@@ -25,6 +25,8 @@ from . import audio as audio_mod
 from . import bake, compat, rig
 
 MODEL_FPS = 30.0
+#: Seeds live in [0, 2**31 - 1): Blender ID properties are int32.
+SEED_LIMIT = 2**31 - 1
 SAMPLE_RATE = 16000
 _GENERATORS: dict = {}
 _GENERATORS_LOCK = threading.Lock()
@@ -86,11 +88,21 @@ def get_generator(device: str, weights_dir: str | None = None):
     """
     gen_mod = model_api()
     backend = choose_backend(device)
-    key = (device, backend, weights_dir or "")
+    key = (device, backend, weights_dir or "", _weights_signature(weights_dir or gen_mod.DEFAULT_WEIGHTS_DIR))
     with _GENERATORS_LOCK:
         if key not in _GENERATORS:
             _GENERATORS[key] = gen_mod.Generator.load(weights_dir or None, device=device, backend=backend)
         return _GENERATORS[key]
+
+
+def _weights_signature(weights_dir) -> tuple:
+    """(name, size, mtime) of every file in the weights folder: weights
+    replaced on disk are reloaded instead of served from the cache."""
+    try:
+        entries = sorted(os.scandir(weights_dir), key=lambda e: e.name)
+    except OSError:
+        return ()
+    return tuple((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in entries if e.is_file())
 
 
 @dataclass
@@ -155,20 +167,37 @@ class Job:
 
     # ------------------------------------------------------------ main side
     def apply(self, context) -> list:
-        """Bake results as new takes; returns the take actions (main thread only)."""
+        """Bake results as new takes; returns the take actions (main thread only).
+
+        All or nothing: if any bake fails part-way, every action, object and
+        datablock it made is removed again and the rig plays what it played
+        before, then the error is raised.
+        """
         if self.error is not None or self.cancel.is_set():
             return []
+        before = _snapshot_ids()
+        arm = self.rig_info.armature if self.rig_info is not None else None
+        playing = (arm.animation_data.action if arm is not None and arm.animation_data else None)
+        try:
+            return self._apply(context)
+        except BaseException:
+            _remove_new_ids(before)
+            if arm is not None and playing is not None and arm.name in bpy.data.objects:
+                compat.assign_action(arm, playing)
+            raise
+
+    def _apply(self, context) -> list:
         if self.rig_info is None:
             arm, _ = rig.build_default_rig(collection=context.collection)
             context.view_layer.objects.active = arm
             self.rig_info = rig.detect_rig(arm)
         takes = []
-        n_before = len(bake.takes_of(self.rig_info.armature))
-        for i, (seed, clip) in enumerate(self.results):
+        for seed, clip in self.results:
             if self.base_take is None:
-                name = f"Take {n_before + i + 1} · {self.span.strip_name} · {self.style} · seed {seed}"
-                take = bake.bake_clip(self.rig_info, clip, self.span.frame_start, name=name,
-                                      scene=context.scene, parts=self.parts)
+                label = f"{self.span.strip_name} · {self.style} · seed {seed}"
+                take = bake.bake_clip(self.rig_info, clip, self.span.frame_start, name=label,
+                                      scene=context.scene, parts=self.parts,
+                                      num_frames=self.span.num_frames)
                 action = take.action
             else:
                 action = _regenerated_take(self, clip, seed, context.scene)
@@ -179,12 +208,28 @@ class Job:
         return takes
 
 
+_ID_COLLECTIONS = ("actions", "objects", "armatures", "meshes", "shape_keys")
+
+
+def _snapshot_ids() -> dict:
+    return {c: set(getattr(bpy.data, c).keys()) for c in _ID_COLLECTIONS}
+
+
+def _remove_new_ids(before: dict) -> None:
+    """Remove datablocks made since :func:`_snapshot_ids` (objects first)."""
+    for c in ("objects", "actions", "meshes", "armatures"):
+        coll = getattr(bpy.data, c)
+        for name in set(coll.keys()) - before[c]:
+            coll.remove(coll[name])
+
+
 def _record_source(action, job: Job, seed: int) -> None:
     s = job.span
     action["cospeech_audio"] = s.path
     action["cospeech_audio_t0"] = s.t0
     action["cospeech_audio_t1"] = s.t1
     action["cospeech_strip"] = s.strip_name
+    action["cospeech_sound"] = s.sound_name
     action["cospeech_strip_frame"] = s.frame_start
     action["cospeech_seed"] = seed
     action["cospeech_style"] = job.style
@@ -195,12 +240,20 @@ def _record_source(action, job: Job, seed: int) -> None:
 def read_span_audio(span: audio_mod.AudioSpan) -> np.ndarray:
     """The heard stretch of the file, mono 16 kHz, zero-padded to the span length.
 
+    A packed sound (``span.sound_name`` with ``Sound.packed_file``) is read
+    from the .blend's packed data, so it works when the original file is gone.
+
     Raises:
         GenerationError: unreadable / unsupported audio (message from the loader).
     """
     features = _features_module()
+    packed = audio_mod.packed_bytes(span.sound_name)
     try:
-        wave = features.load_audio(span.path)
+        if packed is not None:
+            wave = features.load_audio_bytes(packed, os.path.splitext(span.path)[1],
+                                             f"packed sound '{span.sound_name}'")
+        else:
+            wave = features.load_audio(span.path)
     except (features.AudioError, OSError) as exc:
         raise GenerationError(str(exc)) from exc
     a, b = int(round(span.t0 * SAMPLE_RATE)), int(round(span.t1 * SAMPLE_RATE))
@@ -224,11 +277,13 @@ def _settings_job_kwargs(settings, seeds=None) -> dict:
         raise GenerationError("Nothing to animate: switch on at least one of Face, Body, Hands, "
                               "Lower Body & Root.")
     seed0 = settings.seed
+    if seeds is None:   # wrap into the int32 range ID properties hold (seed + i may overflow it)
+        seeds = [(seed0 + i) % SEED_LIMIT for i in range(settings.variations)]
     from .settings import preferences
     prefs = preferences()
     wdir = bpy.path.abspath(prefs.weights_dir) if prefs is not None and prefs.weights_dir else None
     return dict(weights_dir=wdir, style=settings.style, guidance=float(settings.guidance),
-                seeds=seeds if seeds is not None else [seed0 + i for i in range(settings.variations)],
+                seeds=seeds,
                 steps=int(settings.steps), device=settings.device.lower(), parts=parts)
 
 
@@ -248,8 +303,11 @@ def prepare_generate(context, create_rig: bool = True) -> Job:
         info = find_rig(scene)
         if info is None and not create_rig:
             raise GenerationError("No SMPL-X or FLAME rig: select one, or allow creating the default rig.")
+    kwargs = _settings_job_kwargs(scene.cospeech)
+    if info is not None:
+        rig.check_bakeable(info, kwargs["parts"])
     wave = read_span_audio(span)
-    return Job(info, wave, span, **_settings_job_kwargs(scene.cospeech))
+    return Job(info, wave, span, **kwargs)
 
 
 def find_rig(scene):
@@ -303,14 +361,22 @@ def prepare_regenerate(context) -> Job:
     fps = bake.scene_fps(scene)
     span = audio_mod.AudioSpan(str(take["cospeech_audio"]), float(take["cospeech_audio_t0"]),
                                float(take["cospeech_audio_t1"]), t_start, t_end,
-                               str(take.get("cospeech_strip", "")), fps)
-    if not os.path.isfile(span.path):
+                               str(take.get("cospeech_strip", "")), fps,
+                               str(take.get("cospeech_sound", "")))
+    if not os.path.isfile(span.path) and audio_mod.packed_bytes(span.sound_name) is None:
         raise GenerationError(f"The take's audio file is gone: {span.path}")
+    kwargs = _settings_job_kwargs(scene.cospeech, seeds=[scene.cospeech.seed])
+    rig.check_bakeable(info, kwargs["parts"])
+    locked = locked_frames(take, a, b) if scene.cospeech.lock_selected_keys else set()
+    if len(locked) >= b - a + 1:
+        raise GenerationError(
+            f"Every frame of {a}–{b} has a selected key, and Keep Selected Keys locks those frames: "
+            "nothing would change. Deselect the keys (Alt+A in the Graph Editor) or switch off "
+            "Keep Selected Keys.")
     wave = read_span_audio(span)
     known = take_to_clip(info, take, t_start, t_end, fps)
-    locked = locked_frames(take, a, b) if scene.cospeech.lock_selected_keys else set()
     # mask at 30 fps: keep frames whose time is outside [a, b] or on a locked frame
-    T = int(np.ceil(len(wave) / SAMPLE_RATE * MODEL_FPS))
+    T = _features_module().num_frames(len(wave), SAMPLE_RATE, MODEL_FPS)
     frame_of = t_start + np.arange(T) / MODEL_FPS * fps          # scene frame (float) of model frame
     regen = (frame_of > a - 0.5) & (frame_of < b + 0.5)
     for f in locked:
@@ -321,7 +387,7 @@ def prepare_regenerate(context) -> Job:
         known = MotionClip(np.pad(known.poses, ((0, pad), (0, 0)), mode="edge"),
                            np.pad(known.expressions, ((0, pad), (0, 0)), mode="edge"),
                            np.pad(known.trans, ((0, pad), (0, 0)), mode="edge"), MODEL_FPS)
-    job = Job(info, wave, span, **_settings_job_kwargs(scene.cospeech, seeds=[scene.cospeech.seed]))
+    job = Job(info, wave, span, **kwargs)
     job.known, job.known_mask = known, ~regen
     job.base_take, job.regen_frames, job.locked_frames = take, (a, b), locked
     return job
@@ -392,14 +458,17 @@ def _regenerated_take(job: Job, clip: MotionClip, seed: int, scene):
     (minus locked frames) with the new clip; all other keys stay byte-identical."""
     base = job.base_take
     a, b = job.regen_frames
-    number = len(bake.takes_of(job.rig_info.armature)) + 1
+    number = bake.next_take_number(job.rig_info.armature)
     fps = bake.scene_fps(scene)
     t_start = int(base["cospeech_frame_start"])
+    n_frames = int(base["cospeech_frame_end"]) - t_start + 1
     new = clip.resample(fps)
     fresh = bake.bake_clip(job.rig_info, new, t_start, name="tmp", scene=scene, parts=job.parts,
-                           assign=False)
+                           assign=False, num_frames=n_frames, number=0)
     action = base.copy()
     action.name = f"Take {number} · {base.name.split(' · ')[0]} frames {a}-{b} regenerated · seed {seed}"
+    action["cospeech_take_number"] = number
+    action["cospeech_prev_action"] = base.name
     fresh_curves = {(fc.data_path, fc.array_index): fc for fc in compat.action_fcurves(fresh.action)}
     _splice(action, fresh_curves, a, b, job.locked_frames)
     _continuous_quaternions(action, a, b)

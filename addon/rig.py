@@ -111,6 +111,45 @@ def detect_rig(obj) -> RigInfo:
         f"{', '.join(missing_flame)}).")
 
 
+def _library_name(id_data) -> str:
+    lib = id_data.library or (id_data.override_library.reference.library
+                              if id_data.override_library and id_data.override_library.reference else None)
+    return lib.filepath if lib is not None else "a library"
+
+
+def check_bakeable(info: RigInfo, parts) -> None:
+    """Refuse rigs whose data a bake could not keep.
+
+    Linked data (``ID.library``) and system library overrides are not
+    editable (``ID.is_editable`` is False): keys written there are lost on
+    save.  An editable library override takes the body; its face shape keys
+    are checked separately, since they usually stay linked.  An armature in
+    Edit Mode has bone edits Blender has not applied yet.
+
+    Raises:
+        RigError: the message says what to do (make local / override,
+            switch off Face, leave Edit Mode).
+    """
+    arm = info.armature
+    if arm.mode == "EDIT":
+        raise RigError(f"Rig '{arm.name}' is in Edit Mode: switch to Object or Pose Mode first "
+                       "(Blender applies bone edits when you leave Edit Mode).")
+    if not arm.is_editable:
+        raise RigError(
+            f"Rig '{arm.name}' is linked from {_library_name(arm)} and cannot keep new animation: "
+            "make it a library override (Object ▸ Library Override ▸ Make) or local "
+            "(Object ▸ Relations ▸ Make Local) first.")
+    if "face" not in set(parts):
+        return
+    for mesh, _n in info.expression_meshes:
+        key = mesh.data.shape_keys
+        if not (mesh.is_editable and mesh.data.is_editable and key.is_editable):
+            raise RigError(
+                f"The face shape keys of '{mesh.name}' are linked from {_library_name(mesh.data)} and "
+                "cannot keep new animation: make the mesh local (Object ▸ Relations ▸ Make Local ▸ "
+                "Selected Objects and Data), or switch off Face under Animate.")
+
+
 # ------------------------------------------------------------------ building
 def _bone_length(j: int) -> float:
     if j >= 25:

@@ -29,7 +29,8 @@ class CoSpeechSettings(bpy.types.PropertyGroup):
     guidance: FloatProperty(name="Guidance", default=2.0, min=0.0, soft_max=6.0, max=20.0,
                             description="Classifier-free guidance scale: higher follows the "
                                         "speech and style more closely, 1 = no guidance")
-    seed: IntProperty(name="Seed", default=0, min=0, description="Random seed: same seed, same motion")
+    seed: IntProperty(name="Seed", default=0, min=0, max=2**31 - 2,
+                      description="Random seed: same seed, same motion (Variations use seed+1, +2, …, wrapping at 2³¹−1)")
     variations: IntProperty(name="Variations", default=1, min=1, max=16,
                             description="Number of takes to make, with seeds seed, seed+1, …")
     steps: IntProperty(name="Steps", default=8, min=1, max=50,
@@ -75,8 +76,9 @@ class CoSpeechPreferences(bpy.types.AddonPreferences):
     bl_idname = ADDON_ID
     weights_dir: StringProperty(
         name="Model Weights Folder", subtype="DIR_PATH", default="",
-        description="Folder with cospeech.safetensors + cospeech.json from your own training run; "
-                    "empty = the bundled model")
+        description="Folder with your own trained weights: cospeech.json plus cospeech.onnx "
+                    "(ONNX Runtime, what the CPU path uses; `python -m model.export_onnx` writes it) "
+                    "and/or cospeech.safetensors (PyTorch). Empty = the bundled model")
 
     def draw(self, context):
         self.layout.prop(self, "weights_dir")

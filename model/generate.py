@@ -38,7 +38,9 @@ import numpy as np
 
 from .backends import (BACKENDS, CUDA_FALLBACK_WARNING, BackendError, OnnxDenoiser, TorchDenoiser,
                        onnx_providers, resolve_backend)
-from .features import SAMPLE_RATE, AudioError, audio_features, load_audio, num_frames
+from .features import SAMPLE_RATE, AudioError, load_audio, normalise_per_clip, raw_audio_features
+from .features import FEATURE_NAMES
+from .silence import rest_mouth, silence_weight
 from .flow import Denoiser, blend_borders, sample, smooth_take
 from .motion import MotionClip
 from .representation import FRAME_DIM, Normaliser
@@ -277,7 +279,9 @@ class Generator:
 
         Files: ``cospeech.json`` (config, normaliser statistics, styles,
         smoothing; both backends) + ``cospeech.safetensors`` (torch) or
-        ``cospeech.onnx`` (onnx).
+        ``cospeech.onnx`` (onnx).  When both weight files are present, the
+        ONNX model's recorded ``safetensors_sha256`` must match the
+        safetensors file beside it.
 
         Args:
             weights_dir: folder with the files; default the bundled
@@ -311,6 +315,13 @@ class Generator:
         if den.metadata.get("format", FORMAT) != FORMAT:
             raise WeightsError(f"CoSpeech ONNX model {opath} has format {den.metadata.get('format')!r}, "
                                f"expected {FORMAT!r}")
+        recorded = den.metadata.get("safetensors_sha256", "")
+        wpath = d / WEIGHTS_FILE
+        if recorded and wpath.is_file() and _safetensors_sha256(wpath) != recorded:
+            raise WeightsError(
+                f"CoSpeech weights in {d} disagree: {ONNX_FILE} was exported from other weights than "
+                f"the {WEIGHTS_FILE} beside it (SHA-256 differs; corrupt or replaced). Re-export with "
+                "`python -m model.export_onnx --weights DIR`, or remove the stale file.")
         a_dim = int(meta["net"]["audio_dim"])
         shapes = {i.name: i.shape for i in den.session.get_inputs()}
         if shapes["x"][-1] != FRAME_DIM or shapes["audio"][-1] != a_dim:
@@ -353,6 +364,7 @@ class Generator:
         Returns:
             MotionClip with ``T = ceil(N / sr * 30)`` frames at 30 fps.  Frames
             with ``known_mask`` True are copied bit-identically from ``known``.
+            Where the audio is silent the mouth rests (``silence.rest_mouth``).
         Raises:
             AudioError: empty / non-finite audio.
             ValueError: bad style, steps, guidance, or known/known_mask shapes.
@@ -364,7 +376,8 @@ class Generator:
             raise ValueError(f"guidance must be a finite number >= 0, got {guidance}")
         sidx = self.style_index(style)
         wave = np.asarray(wave, np.float32)
-        feats = audio_features(wave, sr)
+        raw = raw_audio_features(wave, sr)
+        feats = normalise_per_clip(raw)
         T = feats.shape[0]
         known_x = np.zeros((T, FRAME_DIM), np.float32)
         mask = np.zeros(T, bool)
@@ -413,6 +426,7 @@ class Generator:
             if mask.any():
                 out = np.where(mask[:, None], known_x, blend_borders(out, known_x, mask))
         clip = self.normaliser.decode(out)
+        rest_mouth(clip, silence_weight(raw[:, FEATURE_NAMES.index("rms_db")]), keep=mask)
         if known is not None and mask.any():  # exact copy of the user's frames (no 6D round-trip error)
             idx = np.flatnonzero(mask)
             clip.poses[idx] = known.poses[idx]

@@ -35,6 +35,82 @@ def missing_dependencies() -> str:
     return ""
 
 
+def finish(context, job) -> tuple[set, list]:
+    """Bake a finished job's results; returns (operator result, reports).
+
+    Reports are ``(level, message)`` pairs for ``Operator.report``.  A
+    cancelled or failed job, or a bake that fails part-way (rolled back by
+    ``Job.apply``), leaves the scene unchanged and returns ``{"CANCELLED"}``.
+    """
+    if job.cancel.is_set():
+        return {"CANCELLED"}, [({"WARNING"}, "Generation cancelled: the scene is unchanged")]
+    if job.error is not None:
+        msg = str(job.error) or type(job.error).__name__
+        return {"CANCELLED"}, [({"ERROR"}, f"Generation failed: {msg}")]
+    reports = [({"WARNING"}, job.warning)] if job.warning else []
+    try:
+        takes = job.apply(context)   # all or nothing
+    except Exception as exc:   # noqa: BLE001 - rolled back and reported, never a traceback
+        return {"CANCELLED"}, reports + [({"ERROR"}, f"Nothing was baked ({type(exc).__name__}: {exc}); "
+                                                     "the scene is unchanged")]
+    return {"FINISHED"}, reports + [({"INFO"}, f"Made {len(takes)} take(s): {', '.join(t.name for t in takes)}")]
+
+
+class JobRunner:
+    """The interactive path of a job: the model runs in a worker thread while
+    Blender's modal timer polls it, shows progress and passes Esc on.
+
+    ``start`` → ``step`` on every modal event until it returns ``"DONE"`` →
+    :func:`finish`.  ``stop`` cleans up (also on cancel); only ``finish``
+    touches the scene, on the main thread.
+    """
+
+    def __init__(self, job: generation.Job):
+        self.job = job
+        self._thread = threading.Thread(target=job.run, name="cospeech-generate", daemon=True)
+        self._timer = None
+
+    def start(self, context) -> None:
+        RUNNING["job"] = self.job
+        self._thread.start()
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(0.1, window=context.window)
+        wm.progress_begin(0, 100)
+
+    def step(self, context, event_type: str) -> str:
+        """Handle one modal event: ``"PASS_THROUGH"`` (not ours), ``"RUNNING"``
+        or ``"DONE"`` (the worker has ended; cleaned up, call :func:`finish`)."""
+        if event_type == "ESC":
+            self.job.cancel.set()
+        if event_type != "TIMER":
+            return "PASS_THROUGH"
+        pct = int(self.job.progress * 100)
+        context.window_manager.progress_update(pct)
+        if context.workspace is not None:
+            context.workspace.status_text_set(f"CoSpeech: generating {pct}% — Esc to cancel")
+        for area in context.screen.areas if context.screen else []:
+            if area.type in {"VIEW_3D", "SEQUENCE_EDITOR"}:
+                area.tag_redraw()
+        if self._thread.is_alive():
+            return "RUNNING"
+        self.stop(context)
+        return "DONE"
+
+    def stop(self, context) -> None:
+        """Cancel the worker if still running, remove the timer, clear the status."""
+        if self._thread.is_alive():
+            self.job.cancel.set()
+        wm = context.window_manager
+        if self._timer is not None:
+            wm.event_timer_remove(self._timer)
+            self._timer = None
+            wm.progress_end()
+        if context.workspace is not None:
+            context.workspace.status_text_set(None)
+        if RUNNING["job"] is self.job:
+            RUNNING["job"] = None
+
+
 class _JobOperator:
     bl_options = {"REGISTER", "UNDO"}
 
@@ -60,18 +136,10 @@ class _JobOperator:
             return None
 
     def _finish(self, context, job) -> set:
-        if job.cancel.is_set():
-            self.report({"WARNING"}, "Generation cancelled: the scene is unchanged")
-            return {"CANCELLED"}
-        if job.error is not None:
-            msg = str(job.error) or type(job.error).__name__
-            self.report({"ERROR"}, f"Generation failed: {msg}")
-            return {"CANCELLED"}
-        if job.warning:
-            self.report({"WARNING"}, job.warning)
-        takes = job.apply(context)
-        self.report({"INFO"}, f"Made {len(takes)} take(s): {', '.join(t.name for t in takes)}")
-        return {"FINISHED"}
+        result, reports = finish(context, job)
+        for level, msg in reports:
+            self.report(level, msg)
+        return result
 
     # synchronous path ------------------------------------------------------
     def execute(self, context):
@@ -86,47 +154,21 @@ class _JobOperator:
         job = self._prepare(context)
         if job is None:
             return {"CANCELLED"}
-        self._job = job
-        self._thread = threading.Thread(target=job.run, name="cospeech-generate", daemon=True)
-        RUNNING["job"] = job
-        self._thread.start()
-        wm = context.window_manager
-        self._timer = wm.event_timer_add(0.1, window=context.window)
-        wm.progress_begin(0, 100)
-        wm.modal_handler_add(self)
+        self._runner = JobRunner(job)
+        self._runner.start(context)
+        context.window_manager.modal_handler_add(self)
         return {"RUNNING_MODAL"}
 
     def modal(self, context, event):
-        job = self._job
-        if event.type == "ESC":
-            job.cancel.set()
-        if event.type != "TIMER":
+        state = self._runner.step(context, event.type)
+        if state == "PASS_THROUGH":
             return {"PASS_THROUGH"}
-        pct = int(job.progress * 100)
-        context.window_manager.progress_update(pct)
-        if context.workspace is not None:
-            context.workspace.status_text_set(f"CoSpeech: generating {pct}% — Esc to cancel")
-        for area in context.screen.areas if context.screen else []:
-            if area.type in {"VIEW_3D", "SEQUENCE_EDITOR"}:
-                area.tag_redraw()
-        if self._thread.is_alive():
+        if state == "RUNNING":
             return {"RUNNING_MODAL"}
-        self._cleanup(context)
-        return self._finish(context, job)
+        return self._finish(context, self._runner.job)
 
     def cancel(self, context):
-        self._job.cancel.set()
-        self._cleanup(context)
-
-    def _cleanup(self, context):
-        wm = context.window_manager
-        if self._timer is not None:
-            wm.event_timer_remove(self._timer)
-            self._timer = None
-        wm.progress_end()
-        if context.workspace is not None:
-            context.workspace.status_text_set(None)
-        RUNNING["job"] = None
+        self._runner.stop(context)
 
 
 def _needs_rig(context) -> bool:
