@@ -15,6 +15,7 @@ from conftest import DEV_AUDIO, REPO, load_extension_package, need  # noqa: E402
 cs = load_extension_package()
 from cospeech.addon import audio, bake, compat, generation, rig  # noqa: E402
 from cospeech.operators import generate_ops  # noqa: E402
+from blender_helpers import add_strip, keys, new_scene, run, snapshot  # noqa: E402
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -33,44 +34,6 @@ def arctic():
 @pytest.fixture
 def dev_clip():
     return need(DEV_AUDIO / "codetalker_man.wav")
-
-
-def new_scene(fps=30, with_rig=True):
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    scene = bpy.context.scene
-    scene.render.fps, scene.render.fps_base = fps, 1.0
-    arm = None
-    if with_rig:
-        arm, _ = rig.build_default_rig()
-        bpy.context.view_layer.objects.active = arm
-    s = scene.cospeech
-    s.steps, s.seed, s.variations = 2, 0, 1
-    return scene, arm
-
-
-def add_strip(scene, path, frame_start=1, channel=1):
-    strip = compat.new_sound_strip(scene, "speech", str(path), channel, frame_start)
-    strip.select = True
-    scene.sequence_editor.active_strip = strip
-    return strip
-
-
-def snapshot():
-    """What a failed / cancelled operation must leave unchanged."""
-    return (sorted(a.name for a in bpy.data.actions), sorted(o.name for o in bpy.data.objects),
-            {o.name: (o.animation_data.action.name if o.animation_data and o.animation_data.action else None)
-             for o in bpy.data.objects})
-
-
-def run(op="generate", **kw):
-    try:
-        return getattr(bpy.ops.cospeech, op)(**kw)
-    except RuntimeError as exc:   # bpy turns ERROR reports into RuntimeError
-        return str(exc)
-
-
-def keys(action):
-    return {(fc.data_path, fc.array_index): bake.read_keys(fc) for fc in compat.action_fcurves(action)}
 
 
 @pytest.mark.parametrize("fps", [24, 25, 30, 60])
