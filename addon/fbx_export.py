@@ -33,17 +33,30 @@ class ExportError(RuntimeError):
     """The take cannot be exported; the message says why."""
 
 
-def export_take(rig: RigInfo, action, filepath: str, preset: str = "UNITY", scene=None) -> str:
+def export_take(rig: RigInfo, action, filepath: str, preset: str = "UNITY", scene=None,
+                progress=None) -> str:
     """Write ``action`` on ``rig`` (and its shape-key actions) to an FBX file.
 
     The scene frame range, active actions and selection are restored after
     export, so exporting changes nothing in the .blend.
+
+    Speed: Blender's exporter bakes animation by ``scene.frame_set`` on every
+    frame, which evaluates the skinned mesh and blends all its shape keys
+    (default rig: 24,256 vertices x 100 keys, ~8 ms a frame).  The file never
+    uses that evaluated mesh (``use_mesh_modifiers=False``: base mesh, shape
+    keys and skin weights are read from the original data; shape-key weights
+    from ``ShapeKey.value``, which animation still sets), so during export the
+    meshes' modifiers are disabled in the viewport and their shape keys muted,
+    then restored.  Measured: the same bytes but the FBX timestamp, ~8x faster
+    (``tools/bench_fbx.py``).
 
     Args:
         rig: the rig (armature + expression meshes).
         action: a take action made by :func:`addon.bake.bake_clip`.
         filepath: output ``.fbx`` path (folders are created).
         preset: key of :data:`PRESETS`.
+        progress: optional ``callable(fraction)`` called as the exporter bakes
+            each frame (fraction in [0, 1]; from a ``frame_change_post`` handler).
     Returns:
         The absolute path written.
     Raises:
@@ -69,7 +82,12 @@ def export_take(rig: RigInfo, action, filepath: str, preset: str = "UNITY", scen
     objs += [c for c in arm.children if c.type == "MESH" and c not in objs]
 
     saved = _save_state(scene, objs)
+    meshes = [ob for ob in objs if ob.type == "MESH"]
+    quiet = _quiet_meshes(meshes)
+    handler = _progress_handler(progress, action) if progress is not None else None
     try:
+        if handler is not None:
+            bpy.app.handlers.frame_change_post.append(handler)
         activate_take(rig, action)
         scene.frame_start = int(action.get("cospeech_frame_start", int(action.frame_range[0])))
         scene.frame_end = int(action.get("cospeech_frame_end", int(action.frame_range[1])))
@@ -90,8 +108,46 @@ def export_take(rig: RigInfo, action, filepath: str, preset: str = "UNITY", scen
         if "FINISHED" not in result or not os.path.isfile(filepath):
             raise ExportError(f"Blender's FBX exporter did not write {filepath}")
     finally:
+        if handler is not None and handler in bpy.app.handlers.frame_change_post:
+            bpy.app.handlers.frame_change_post.remove(handler)
+        _restore_meshes(quiet)
         _restore_state(scene, saved)
     return filepath
+
+
+def _quiet_meshes(meshes) -> list:
+    """Disable modifiers (viewport) and mute shape keys of ``meshes``; returns what to restore."""
+    saved = []
+    for ob in meshes:
+        if not ob.is_editable:
+            continue
+        for mod in ob.modifiers:
+            saved.append((mod, "show_viewport", mod.show_viewport))
+            mod.show_viewport = False
+        key = ob.data.shape_keys if ob.data is not None else None
+        if key is not None and key.is_editable:
+            for kb in key.key_blocks:
+                saved.append((kb, "mute", kb.mute))
+                kb.mute = True
+    return saved
+
+
+def _restore_meshes(saved: list) -> None:
+    for owner, attr, value in reversed(saved):
+        setattr(owner, attr, value)
+
+
+def _progress_handler(progress, action):
+    first = int(action.get("cospeech_frame_start", int(action.frame_range[0])))
+    last = int(action.get("cospeech_frame_end", int(action.frame_range[1])))
+    span = max(1, last - first)
+
+    done = [0.0]
+
+    def on_frame(scene, _depsgraph=None):   # monotonic: the exporter jumps back to frame 1 at the end
+        done[0] = max(done[0], min(1.0, (scene.frame_current - first) / span))
+        progress(done[0])
+    return on_frame
 
 
 def _run_exporter(**kwargs):

@@ -106,8 +106,14 @@ class COSPEECH_OT_export_fbx(bpy.types.Operator, ExportHelper):
     def execute(self, context):
         try:
             info = active_rig(context)
-            path = fbx_export.export_take(info, info.armature.animation_data.action, self.filepath,
-                                          self.preset, context.scene)
+            wm = context.window_manager
+            wm.progress_begin(0, 100)
+            try:
+                path = fbx_export.export_take(info, info.armature.animation_data.action, self.filepath,
+                                              self.preset, context.scene,
+                                              progress=lambda f: wm.progress_update(int(f * 100)))
+            finally:
+                wm.progress_end()
         except (rig.RigError, fbx_export.ExportError) as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}

@@ -412,3 +412,21 @@ def test_interactive_path_cancel_then_run():
     assert result == {"FINISHED"} and reports[-1][1].startswith("Made 1 take(s): Take 1")
     assert arm.animation_data.action["cospeech_take_number"] == 1
     assert generate_ops.RUNNING["job"] is None
+
+
+def test_fbx_export_reports_progress_and_restores_the_mesh(tmp_path):
+    from cospeech.addon import fbx_export
+    scene, arm = new_scene()
+    add_strip(scene, ARCTIC)
+    run()
+    info = rig.detect_rig(arm)
+    mesh, _n = info.expression_meshes[0]
+    kb = mesh.data.shape_keys.key_blocks
+    kb[bake.exp_key_name(3)].mute = True              # the user's own mute
+    mods = [(m.name, m.show_viewport) for m in mesh.modifiers]
+    ticks = []
+    fbx_export.export_take(info, arm.animation_data.action, str(tmp_path / "t.fbx"), "UNITY",
+                           progress=ticks.append)
+    assert len(ticks) >= 100 and ticks == sorted(ticks) and ticks[-1] == 1.0
+    assert [k.name for k in kb if k.mute] == [bake.exp_key_name(3)]
+    assert [(m.name, m.show_viewport) for m in mesh.modifiers] == mods
