@@ -34,12 +34,21 @@ def register():
     settings.register()
     operators.register()
     panels.register()
+    # load the model and audio stack in the background once Blender is up,
+    # so the first Generate does not pay ~2.5 s of imports and model load
+    from .addon import generation
+    if not bpy.app.timers.is_registered(generation.start_warm_up):
+        bpy.app.timers.register(generation.start_warm_up, first_interval=1.0)
 
 
 def unregister():
     from . import operators, panels
     from .addon import settings
 
+    import bpy
+    from .addon import generation
+    if bpy.app.timers.is_registered(generation.start_warm_up):
+        bpy.app.timers.unregister(generation.start_warm_up)
     panels.unregister()
     operators.unregister()
     settings.unregister()

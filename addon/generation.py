@@ -57,6 +57,23 @@ def model_api():
     return generate
 
 
+def cuda_driver_present() -> bool:
+    """True if an NVIDIA CUDA driver library can be loaded (``libcuda.so.1`` /
+    ``nvcuda.dll``): without it neither PyTorch nor ONNX Runtime can use a GPU,
+    so the ~1.2 s ``import torch`` for ``torch.cuda.is_available()`` is skipped."""
+    import ctypes
+    import sys
+    if sys.platform == "darwin":
+        return False
+    for name in (("nvcuda.dll",) if sys.platform == "win32" else ("libcuda.so.1", "libcuda.so")):
+        try:
+            ctypes.CDLL(name)
+            return True
+        except OSError:
+            continue
+    return False
+
+
 def choose_backend(device: str) -> str:
     """Backend for a device setting: ONNX Runtime (the packaged runtime, and
     ~1.8x faster than PyTorch on CPU here, see model/MODEL_CARD.md) unless
@@ -66,7 +83,7 @@ def choose_backend(device: str) -> str:
     has_torch = importlib.util.find_spec("torch") is not None
     if not has_ort:
         return "torch" if has_torch else "onnx"     # "onnx" then reports what is missing
-    if device in ("auto", "cuda") and has_torch:
+    if device in ("auto", "cuda") and has_torch and cuda_driver_present():
         try:
             import onnxruntime
             if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
@@ -261,6 +278,45 @@ def read_span_audio(span: audio_mod.AudioSpan) -> np.ndarray:
     if len(seg) < b - a:
         seg = np.pad(seg, (0, b - a - len(seg)))
     return np.ascontiguousarray(seg, np.float32)
+
+
+def warm_up(device: str = "auto", weights_dir: str | None = None) -> bool:
+    """Pay the first Generate's one-off costs ahead of time (no bpy: safe in a thread).
+
+    Imports the audio stack (``librosa.load`` pulls in scipy.signal and
+    numba, ~2 s here), decodes and analyses 0.5 s of generated audio through
+    the same functions a Generate uses, and loads the model into the shared
+    generator cache (:func:`get_generator`).  Errors are swallowed: a real
+    Generate reports them.
+
+    Returns:
+        True if everything loaded.
+    """
+    try:
+        import io
+
+        import soundfile as sf
+        features = _features_module()
+        buf = io.BytesIO()
+        tone = 0.1 * np.sin(np.linspace(0.0, 2 * np.pi * 220, SAMPLE_RATE // 2)).astype(np.float32)
+        sf.write(buf, tone, SAMPLE_RATE, format="WAV")
+        wave = features.load_audio_bytes(buf.getvalue(), ".wav", "warm-up audio")
+        features.raw_audio_features(wave, SAMPLE_RATE)
+        get_generator(device, weights_dir)
+        return True
+    except Exception:   # noqa: BLE001 - best effort; Generate reports the real error
+        return False
+
+
+def start_warm_up() -> None:
+    """Start :func:`warm_up` in a daemon thread with the add-on preferences'
+    weights folder (read here, on the main thread).  Used as a one-shot
+    ``bpy.app.timers`` callback after the add-on registers; returns None."""
+    from .settings import preferences
+    prefs = preferences()
+    wdir = bpy.path.abspath(prefs.weights_dir) if prefs is not None and prefs.weights_dir else None
+    threading.Thread(target=warm_up, args=("auto", wdir), name="cospeech-warm-up", daemon=True).start()
+    return None
 
 
 def _features_module():

@@ -96,12 +96,37 @@ def load_audio_bytes(data: bytes, suffix: str = ".wav", label: str = "audio data
         os.unlink(tmp)
 
 
+def _decode_soundfile(path: str, sr: int) -> np.ndarray:
+    """What ``librosa.load(path, sr=sr, mono=True)`` returns for files libsndfile
+    reads (WAV, FLAC, OGG, MP3 with libsndfile >= 1.1): float32 samples,
+    channel mean, soxr "HQ" resampling fixed to ``ceil(N * sr / file_sr)`` samples -- librosa's own default path
+    (librosa 0.10 ``core/audio.py``: ``sf.read``, ``to_mono``, ``res_type="soxr_hq"``),
+    without importing librosa.core.audio (scipy.signal, numba: ~2 s of the
+    first Generate's start-up)."""
+    import soundfile as sf
+    import soxr
+    data, file_sr = sf.read(path, dtype="float32", always_2d=True)
+    wave = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    if file_sr != sr:
+        if not np.all(np.isfinite(wave)):
+            raise ValueError("Audio buffer is not finite everywhere")
+        n = int(np.ceil(len(wave) * float(sr) / file_sr))      # librosa.resample(fix=True)
+        wave = soxr.resample(wave, file_sr, sr, quality="soxr_hq")
+        wave = np.pad(wave, (0, max(0, n - len(wave))))[:n]
+    return np.ascontiguousarray(wave, np.float32)
+
+
 def _decode(path: str, sr: int, label: str) -> np.ndarray:
-    import librosa
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # audioread fallback warnings
-            wave, _ = librosa.load(path, sr=sr, mono=True)
+        try:
+            wave = _decode_soundfile(path, sr)
+        except ValueError:
+            raise
+        except Exception:   # a format libsndfile cannot read: librosa falls back to audioread
+            import librosa
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # audioread fallback warnings
+                wave, _ = librosa.load(path, sr=sr, mono=True)
     except Exception as exc:  # soundfile.LibsndfileError, audioread.NoBackendError, EOFError, ...
         if "not finite" in str(exc):   # librosa.util.valid_audio while resampling
             raise AudioError(f"{label} contains NaN or infinite samples: the file is damaged "

@@ -430,3 +430,21 @@ def test_fbx_export_reports_progress_and_restores_the_mesh(tmp_path):
     assert len(ticks) >= 100 and ticks == sorted(ticks) and ticks[-1] == 1.0
     assert [k.name for k in kb if k.mute] == [bake.exp_key_name(3)]
     assert [(m.name, m.show_viewport) for m in mesh.modifiers] == mods
+
+
+def test_backend_choice_and_warm_up(monkeypatch):
+    """No CUDA driver: ONNX on the CPU without importing torch (start-up time);
+    with a driver and a CUDA torch (simulated: no GPU here), torch takes CUDA."""
+    monkeypatch.setattr(generation, "cuda_driver_present", lambda: False)
+    assert generation.choose_backend("auto") == "onnx" and generation.choose_backend("cuda") == "onnx"
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if torch is not None:
+        monkeypatch.setattr(generation, "cuda_driver_present", lambda: True)
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        assert generation.choose_backend("cuda") == "torch"
+    monkeypatch.undo()
+    assert generation.warm_up() is True
+    assert generation.get_generator("auto", None) is generation.get_generator("auto", None)

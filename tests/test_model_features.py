@@ -83,3 +83,23 @@ def test_features_fast_and_finite_on_real_speech():
     dt = time.perf_counter() - t0
     assert f.shape == (num_frames(len(w)), FEATURE_DIM) and np.isfinite(f).all()
     assert dt < 5.0, f"features for 64 s took {dt:.2f} s"
+
+
+@pytest.mark.parametrize("rate,channels", [(16000, 1), (44100, 2), (22050, 1), (48000, 2)])
+def test_fast_decoder_equals_librosa_load(tmp_path, rate, channels):
+    """load_audio reads libsndfile formats without librosa.load (start-up time)
+    and must return exactly what librosa.load(sr=16000, mono=True) returns."""
+    import librosa
+    import soxr
+    from model.features import _decode_soundfile
+    src = pathlib.Path(__file__).resolve().parents[1] / "tools" / "demo_audio" / "arctic_a0007.wav"
+    wave, sr = sf.read(src, dtype="float32")
+    wave = soxr.resample(wave, sr, rate)
+    if channels == 2:
+        wave = np.stack([wave, 0.5 * np.roll(wave, 37)], 1)
+    path = tmp_path / f"speech_{rate}.flac"
+    sf.write(path, wave, rate)
+    ref = librosa.load(path, sr=16000, mono=True)[0]
+    ours = _decode_soundfile(str(path), 16000)
+    assert ours.dtype == np.float32 and ours.shape == ref.shape and np.array_equal(ours, ref)
+    assert np.array_equal(load_audio(path), ref)
