@@ -164,6 +164,7 @@ class Job:
                 self._sample_all("cpu")
                 self.warning = f"CUDA failed ({str(exc).splitlines()[0][:120]}); generated on the CPU instead."
             self.progress = 1.0
+            self.wave = None   # 115 MB for 30 minutes; the bake does not need it
         except BaseException as exc:  # reported on the main thread
             if type(exc).__name__ == "Cancelled":
                 self.cancel.set()
@@ -315,7 +316,10 @@ def start_warm_up() -> None:
     from .settings import preferences
     prefs = preferences()
     wdir = bpy.path.abspath(prefs.weights_dir) if prefs is not None and prefs.weights_dir else None
-    threading.Thread(target=warm_up, args=("auto", wdir), name="cospeech-warm-up", daemon=True).start()
+    thread = threading.Thread(target=warm_up, args=("auto", wdir), name="cospeech-warm-up", daemon=True)
+    thread.start()
+    import atexit   # never quit with the thread inside ONNX Runtime / numba (hangs native exit handlers)
+    atexit.register(thread.join, 30.0)
     return None
 
 

@@ -122,9 +122,20 @@ class Normaliser:
         """MotionClip -> (T, FRAME_DIM) float32 normalised."""
         return ((clip_to_frames(clip) - self.mean) / self.std).astype(np.float32)
 
-    def decode(self, x: np.ndarray, fps: float = 30.0) -> MotionClip:
-        """(T, FRAME_DIM) normalised -> MotionClip (Gram-Schmidt, axis-angle)."""
-        return frames_to_clip(np.asarray(x, np.float64) * self.std + self.mean, fps)
+    def decode(self, x: np.ndarray, fps: float = 30.0, chunk: int = 4096) -> MotionClip:
+        """(T, FRAME_DIM) normalised -> MotionClip (Gram-Schmidt, axis-angle).
+
+        Frames are independent, so they are decoded ``chunk`` at a time: the
+        float64 rotation temporaries of a 30-minute take (54,000 frames x 55
+        joints) would otherwise peak near 1 GB.
+        """
+        x = np.asarray(x)
+        if len(x) <= chunk:
+            return frames_to_clip(np.asarray(x, np.float64) * self.std + self.mean, fps)
+        parts = [frames_to_clip(np.asarray(x[i:i + chunk], np.float64) * self.std + self.mean, fps)
+                 for i in range(0, len(x), chunk)]
+        return MotionClip(np.concatenate([c.poses for c in parts]), np.concatenate([c.expressions for c in parts]),
+                          np.concatenate([c.trans for c in parts]), fps)
 
     def to_json(self) -> dict:
         return {"mean": self.mean.tolist(), "std": self.std.tolist()}

@@ -448,3 +448,35 @@ def test_backend_choice_and_warm_up(monkeypatch):
     monkeypatch.undo()
     assert generation.warm_up() is True
     assert generation.get_generator("auto", None) is generation.get_generator("auto", None)
+
+
+def test_long_takes_are_sampled_and_still_regenerate(monkeypatch, tmp_path):
+    """Takes past bake.SAMPLED_TAKE_SECONDS are stored as f-curve samples (memory);
+    lowered here so a 4 s take takes that path."""
+    monkeypatch.setattr(bake, "SAMPLED_TAKE_SECONDS", 1.0)
+    scene, arm = new_scene()
+    add_strip(scene, ARCTIC)
+    assert run() == {"FINISHED"}
+    base = arm.animation_data.action
+    fcs = compat.action_fcurves(base)
+    assert base["cospeech_sampled"] and all(len(fc.keyframe_points) == 0 and len(fc.sampled_points) == 120
+                                            for fc in fcs)
+    before = keys(base)
+    assert all(np.array_equal(co[:, 0], np.arange(1, 121)) for co in before.values())
+    scene.use_preview_range = True
+    scene.frame_preview_start, scene.frame_preview_end = 30, 60
+    scene.cospeech.seed = 3
+    assert run("regenerate_range") == {"FINISHED"}
+    after = keys(arm.animation_data.action)
+    for k, co in before.items():
+        out = (co[:, 0] < 30) | (co[:, 0] > 60)
+        assert np.array_equal(after[k][out], co[out])
+    assert changed_in(before, after, 30, 60) > 50
+    path = tmp_path / "long.blend"
+    name = arm.name
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    bpy.ops.wm.open_mainfile(filepath=str(path))
+    arm = bpy.data.objects[name]
+    bpy.context.view_layer.objects.active = arm
+    assert keys(arm.animation_data.action).keys() == after.keys()
+    assert run("export_fbx", filepath=str(tmp_path / "long.fbx"), preset="UNREAL") == {"FINISHED"}
