@@ -27,6 +27,18 @@ Design (documented here because it is the contract with ``flow.py``):
   features, plus sinusoidal positions (the "coarse" context; the banded
   cross-attention is the "fine" alignment -- a light version of MoDA's
   coarse-to-fine fusion).
+* **Mouth pathway** (``face_audio``).  Lip sync needs a sharp, local map
+  from sound to mouth; through the shared token and ±10-frame attention the
+  first network barely articulated (phoneme contrast ~0 where a linear
+  ridge map of the same features reaches ~1, ``model/lipsync_eval.py``).  So
+  the face head's output is the trunk term *plus* a term of the frame's own
+  audio encoding only (``mouth``: LayerNorm → MLP over the audio encoder's
+  output, which sees ±4 frames through its convolutions).  In the
+  clean-sample (x1) parameterisation that term learns the conditional mean
+  of the face given the local sound -- a regression-style mouth -- and the
+  trunk adds the x_t-dependent, seed-varying part.  Dropping the audio for
+  classifier-free guidance replaces its input by the null token too, so
+  guidance amplifies articulation.  The body head is unchanged.
 * **Classifier-free guidance.**  ``drop_audio`` / ``drop_style`` (bool per
   batch item) replace audio tokens by a learned null token and the style by
   a null style id; training drops them at random.
@@ -59,6 +71,10 @@ class NetConfig:
     n_styles: int = 4
     audio_window: int = 10   # frames each side for banded cross-attention
     dropout: float = 0.1
+    #: Face head also reads the frame's local audio encoding (a deterministic,
+    #: audio-only mouth term; see the module doc).  False for weights trained
+    #: before it existed (their cospeech.json has no such key).
+    face_audio: bool = False
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -140,13 +156,16 @@ class CoSpeechNet(nn.Module):
         self.style = nn.Embedding(cfg.n_styles + 1, d)  # last id = null (dropped) style
         self.t_mlp = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        if cfg.face_audio:
+            self.mouth = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(), nn.Linear(d, FACE_DIM))
 
     def encode_audio(self, audio, drop_audio):
+        """(B, T, d) audio tokens (with positions) and the same without positions."""
         a = self.audio_in(audio)
         a = a + self.audio_conv(a.transpose(1, 2)).transpose(1, 2)
         a = torch.where(drop_audio[:, None, None], self.audio_null.expand_as(a), a)
         pos = sinusoid(torch.arange(a.shape[1], device=a.device), a.shape[-1])
-        return a + pos
+        return a + pos, a
 
     def forward(self, x, t, audio, style, x_known, mask, drop_audio=None, drop_style=None):
         B, T, _ = x.shape
@@ -159,14 +178,17 @@ class CoSpeechNet(nn.Module):
         hb = self.body_in(x[..., :BODY_DIM], x_known[..., :BODY_DIM], m)
         hf = self.face_in(x[..., BODY_DIM:], x_known[..., BODY_DIM:], m)
         h = hb + hf + sinusoid(torch.arange(T, device=dev), self.cfg.d_model)  # one token per frame
-        a = self.encode_audio(audio, drop_audio)
+        a, a_local = self.encode_audio(audio, drop_audio)
         style = torch.where(drop_style, torch.full_like(style, self.cfg.n_styles), style)
         cond = self.t_mlp(sinusoid(t * 1000.0, self.cfg.d_model)) + self.style(style)
         frame = torch.arange(T, device=dev)
         ca_mask = (frame[:, None] - frame[None]).abs() > self.cfg.audio_window
         for blk in self.blocks:
             h = blk(h, cond, a, ca_mask)
-        return torch.cat([self.body_out(h), self.face_out(h)], dim=-1)
+        face = self.face_out(h)
+        if self.cfg.face_audio:
+            face = face + self.mouth(a_local)
+        return torch.cat([self.body_out(h), face], dim=-1)
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -187,7 +209,10 @@ def parameter_comparison(cfg: NetConfig | None = None) -> dict:
     """
     net = CoSpeechNet(cfg)
     total = count_parameters(net)
-    body_only = total - count_parameters(net.face_in) - count_parameters(net.face_out)
+    face_parts = count_parameters(net.face_in) + count_parameters(net.face_out)
+    if net.cfg.face_audio:
+        face_parts += count_parameters(net.mouth)
+    body_only = total - face_parts
     face_only = total - count_parameters(net.body_in) - count_parameters(net.body_out)
     return {"shared": total, "separate_body": body_only, "separate_face": face_only,
             "separate_total": body_only + face_only, "ratio": total / (body_only + face_only)}

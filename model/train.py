@@ -195,7 +195,7 @@ def train(args) -> dict:
     t0 = time.time()
     ds = Dataset(args.data, args.holdout, args.stretch, args.window, log)
     cfg = NetConfig(d_model=args.d_model, n_layers=args.layers, n_heads=args.heads,
-                    n_styles=len(STYLES))
+                    n_styles=len(STYLES), face_audio=not args.no_face_audio)
     torch.manual_seed(args.seed)
     net = CoSpeechNet(cfg)
     ema = CoSpeechNet(cfg)
@@ -303,6 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--no-face-audio", action="store_true",
+                    help="train without the mouth pathway (NetConfig.face_audio; the first model's design)")
     return ap
 
 
