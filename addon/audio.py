@@ -147,18 +147,19 @@ def strip_span(scene, strip) -> AudioSpan:
     """
     path, packed = sound_file(strip)
     fps = scene.render.fps / scene.render.fps_base
-    first, end = int(strip.frame_final_start), int(strip.frame_final_end)
+    content_start, first, end = compat.strip_timing(strip)
     for meta in _metas(strip):
-        first, end = max(first, int(meta.frame_final_start)), min(end, int(meta.frame_final_end))
+        _c, m_first, m_end = compat.strip_timing(meta)
+        first, end = max(first, m_first), min(end, m_end)
     offset = float(getattr(strip, "sound_offset", 0.0))
     # the first frame at which the file has started: (F - frame_start)/fps + offset >= 0
-    file_start = math.ceil(strip.frame_start - offset * fps - 1e-6)
+    file_start = math.ceil(content_start - offset * fps - 1e-6)
     first = max(first, file_start)
     if end <= first:
         raise StripError(f"Sound strip '{strip.name}' is not heard on any frame "
                          "(trimmed to nothing, outside its meta strip, or offset past its end).")
-    t0 = (first - strip.frame_start) / fps + offset
-    t1 = (end - strip.frame_start) / fps + offset
+    t0 = (first - content_start) / fps + offset
+    t1 = (end - content_start) / fps + offset
     return AudioSpan(path, max(0.0, t0), t1, first, end - 1, strip.name, fps, packed)
 
 

@@ -5,7 +5,10 @@
   slot → layer → keyframe strip → ``channelbag(slot, ensure=True)``, which
   both versions support (Blender Python API, ``bpy.types.ActionKeyframeStrip``).
 * Sequencer: ``SequenceEditor.sequences`` became ``strips`` in 4.4 and the old
-  name is gone in 5.0.
+  name is gone in 5.0.  Blender 5.1+ renames a strip's timing
+  (``frame_start`` → ``content_start``, ``frame_final_start`` /
+  ``frame_final_end`` → ``left_handle`` / ``right_handle``; the old names
+  warn "expected to be removed in Blender 6.0"): :func:`strip_timing`.
 """
 from __future__ import annotations
 
@@ -72,3 +75,12 @@ def new_sound_strip(scene, name: str, filepath: str, channel: int, frame_start: 
     ed = scene.sequence_editor or scene.sequence_editor_create()
     coll = ed.strips if hasattr(ed, "strips") else ed.sequences
     return coll.new_sound(name, filepath, channel, frame_start)
+
+
+def strip_timing(strip) -> tuple[float, int, int]:
+    """(content start, first heard frame, end frame exclusive) of a strip:
+    ``content_start, left_handle, right_handle`` on Blender 5.1+, else
+    ``frame_start, frame_final_start, frame_final_end`` (same values)."""
+    if hasattr(strip, "left_handle"):
+        return float(strip.content_start), int(strip.left_handle), int(strip.right_handle)
+    return float(strip.frame_start), int(strip.frame_final_start), int(strip.frame_final_end)
