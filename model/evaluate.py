@@ -374,6 +374,9 @@ def evaluate(weights: str | None, out: Path, seeds: list[int], steps: int, guida
         report["dev_audio"][wav.stem] = m
         plot_jaw(out / f"dev_{wav.stem}_jaw.png", rms_envelope(w), {f"seed {seeds[0]}": np.abs(c.poses[:, 66])},
                  f"{wav.stem}: generated jaw opening over RMS")
+    # ---- lip sync: phoneme contrast + jaw r, with the ridge-regression baseline row
+    from .lipsync_eval import lipsync_report
+    report["lipsync"] = lipsync_report(gen, seeds, steps, guidance, style, holdout, out)
     (out / "metrics.json").write_text(json.dumps(report, indent=1))
     return report
 
@@ -410,6 +413,9 @@ def format_table(rep: dict) -> str:
                      f"in-painting frames {b['range']}: outside bit-identical {b['outside_bit_identical']}, border "
                      f"accel {max(b['border_accel_m_s2']):.2f} m/s² vs capture p99 {b['capture_accel_p99_m_s2']:.2f}; "
                      f"{g['seconds_per_take']:.2f} s per {rep['heldout']['frames'] / 30:.1f} s take"]
+    if "lipsync" in rep:
+        from .lipsync_eval import format_lipsync
+        rows += ["", format_lipsync(rep["lipsync"])]
     return "\n".join(rows)
 
 

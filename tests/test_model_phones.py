@@ -34,3 +34,23 @@ def test_allphone_on_real_speech_and_on_silence():
     assert len(allphone(np.zeros(32000, np.float32))) <= 2           # silence: no error, ~no phones
     jaw = np.zeros(200)
     assert np.isnan(phoneme_contrast(jaw, phones))                   # a jaw that never moves
+
+
+def test_lipsync_report_has_the_baseline_row(tmp_path):
+    """The evaluator's lip-sync part on the real capture and dev clips: the
+    ridge baseline (fitted on the training 80 % only) articulates, and the
+    report, table and plots carry model, baseline and capture rows."""
+    need(BEAT2_NPZ)
+    need(SHARED_DATA / "dev_audio")
+    from model.generate import Generator
+    from model.lipsync_eval import format_lipsync, lipsync_report
+    rep = lipsync_report(Generator.load(backend="onnx"), [0], 2, 2.0, "moderate", out=tmp_path)
+    h = rep["heldout"]
+    assert h["capture"]["contrast"] > 1.2
+    assert h["ridge"]["r"] > 0.3 and h["ridge"]["contrast"] > 0.5
+    assert np.isfinite(h["model"]["r"]) and np.isfinite(h["model"]["contrast"])
+    assert len(rep["dev_audio"]) >= 4 and all(v["phones"] > 10 for v in rep["dev_audio"].values())
+    table = format_lipsync(rep)
+    assert "ridge baseline" in table and "capture" in table and "model" in table
+    assert (tmp_path / "lipsync_heldout.png").stat().st_size > 10_000
+    assert len(list(tmp_path.glob("lipsync_dev_*.png"))) == len(rep["dev_audio"])
