@@ -171,6 +171,46 @@ def next_take_number(armature) -> int:
     return max((take_number(a) for a in takes_of(armature)), default=0) + 1
 
 
+def scene_clip(clip: MotionClip, scene, num_frames: int | None = None) -> MotionClip:
+    """``clip`` resampled to the scene frame rate (rotation slerp) and, with
+    ``num_frames``, cut or its last frame held to exactly that many frames."""
+    clip = clip.resample(scene_fps(scene))
+    if num_frames is not None and num_frames != clip.num_frames:
+        idx = np.minimum(np.arange(max(1, int(num_frames))), clip.num_frames - 1)
+        clip = MotionClip(clip.poses[idx], clip.expressions[idx], clip.trans[idx], clip.fps)
+    return clip
+
+
+def armature_channels(rig: RigInfo, clip: MotionClip, parts=ALL_PARTS) -> dict:
+    """The armature f-curve values a take of ``clip`` has (one value per frame of ``clip``).
+
+    Returns:
+        ``{(data_path, index): (bone name, (T,) float values)}`` in bake order:
+        w-first ``rotation_quaternion`` of every bone whose joints belong to
+        ``parts``, and the ``location`` of the root bone when "root" is in ``parts``.
+    """
+    joints_on = set()
+    for p in parts:
+        joints_on.update(PARTS[p])
+    out = {}
+    for bone, joints in rig.bone_sources.items():
+        if joints[-1] not in joints_on or rig.armature.pose.bones.get(bone) is None:
+            continue
+        q = _quaternions(clip, joints)
+        for c in range(4):
+            out[(f'pose.bones["{bone}"].rotation_quaternion', c)] = (bone, q[:, c])
+        if bone == rig.location_bone and "root" in parts:
+            for c in range(3):
+                out[(f'pose.bones["{bone}"].location', c)] = (bone, clip.trans[:, c])
+    return out
+
+
+def face_channels(clip: MotionClip, n_exp: int) -> dict:
+    """``{(data_path, 0): (shape key name, (T,) values)}`` of the ``Exp###`` keys of a take of ``clip``."""
+    return {(f'key_blocks["{exp_key_name(k)}"].value', 0): (exp_key_name(k), clip.expressions[:, k])
+            for k in range(min(n_exp, clip.expressions.shape[1]))}
+
+
 def bake_clip(rig: RigInfo, clip: MotionClip, frame_start: int, name: str = "CoSpeech take",
               scene=None, parts=ALL_PARTS, assign: bool = True, num_frames: int | None = None,
               number: int | None = None) -> Take:
@@ -204,37 +244,23 @@ def bake_clip(rig: RigInfo, clip: MotionClip, frame_start: int, name: str = "CoS
         raise ValueError(f"unknown parts {sorted(parts - ALL_PARTS)}; choose from {sorted(ALL_PARTS)}")
     if clip.num_frames == 0:
         raise ValueError("the motion clip has no frames")
-    clip = clip.resample(scene_fps(scene))
-    if num_frames is not None and num_frames != clip.num_frames:
-        idx = np.minimum(np.arange(max(1, int(num_frames))), clip.num_frames - 1)
-        clip = MotionClip(clip.poses[idx], clip.expressions[idx], clip.trans[idx], clip.fps)
+    clip = scene_clip(clip, scene, num_frames)
     T = clip.num_frames
     frames = (frame_start + np.arange(T)).astype(np.float32)
     sampled = T > SAMPLED_TAKE_SECONDS * scene_fps(scene)
-    joints_on = set()
-    for p in parts:
-        joints_on.update(PARTS[p])
 
     arm = rig.armature
     number = next_take_number(arm) if number is None else int(number)
     name = f"Take {number} · {name}"
     action, slot, bag = compat.new_action(name, "OBJECT", arm.name)
-    for bone, joints in rig.bone_sources.items():
-        if joints[-1] not in joints_on:
-            continue
-        pb = arm.pose.bones.get(bone)
-        if pb is None:
-            continue
-        pb.rotation_mode = "QUATERNION"
-        q = _quaternions(clip, joints)
-        grp = bag.groups.new(bone)
-        path = f'pose.bones["{bone}"].rotation_quaternion'
-        for c in range(4):
-            _write_fcurve(bag, path, c, frames, q[:, c], grp, sampled)
-        if bone == rig.location_bone and "root" in parts:
-            path = f'pose.bones["{bone}"].location'
-            for c in range(3):
-                _write_fcurve(bag, path, c, frames, clip.trans[:, c], grp, sampled)
+    groups = {}
+    for (path, c), (bone, values) in armature_channels(rig, clip, parts).items():
+        pb = arm.pose.bones[bone]
+        if path.endswith("rotation_quaternion"):
+            pb.rotation_mode = "QUATERNION"
+        if bone not in groups:
+            groups[bone] = bag.groups.new(bone)
+        _write_fcurve(bag, path, c, frames, values, groups[bone], sampled)
     _mark_take(action, frame_start, frame_start + T - 1)
     action["cospeech_sampled"] = bool(sampled)
     action["cospeech_armature"] = arm.name
@@ -248,12 +274,11 @@ def bake_clip(rig: RigInfo, clip: MotionClip, frame_start: int, name: str = "CoS
             key = mesh.data.shape_keys
             kact, kslot, kbag = compat.new_action(name + " (face)", "KEY", key.name)
             _record_previous(kact, key.animation_data.action if key.animation_data else None)
-            for k in range(min(n_exp, clip.expressions.shape[1])):
-                kb = key.key_blocks[exp_key_name(k)]
+            for (path, _c), (kname, values) in face_channels(clip, n_exp).items():
+                kb = key.key_blocks[kname]
                 kb.slider_min = min(kb.slider_min, EXP_SLIDER_RANGE[0])
                 kb.slider_max = max(kb.slider_max, EXP_SLIDER_RANGE[1])
-                _write_fcurve(kbag, f'key_blocks["{kb.name}"].value', 0, frames, clip.expressions[:, k],
-                              sampled=sampled)
+                _write_fcurve(kbag, path, 0, frames, values, sampled=sampled)
             _mark_take(kact, frame_start, frame_start + T - 1, face=True)
             key_actions.append(kact)
     action["cospeech_key_action"] = ",".join(a.name for a in key_actions)

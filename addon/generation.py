@@ -22,7 +22,7 @@ from scipy.spatial.transform import Rotation
 
 from ..model.motion import MotionClip
 from . import audio as audio_mod
-from . import bake, compat, rig
+from . import bake, compat, rig, take_adjust
 
 MODEL_FPS = 30.0
 #: Seeds live in [0, 2**31 - 1): Blender ID properties are int32.
@@ -220,6 +220,9 @@ class Job:
             else:
                 action = _regenerated_take(self, clip, seed, context.scene)
             _record_source(action, self, seed)
+            take_adjust.store_raw(action, clip)          # the artist dials re-bake from it
+            for a in [action] + bake.key_actions_of(action):
+                take_adjust.fingerprint(a)
             takes.append(action)
         if takes:
             bake.activate_take(self.rig_info, takes[-1])

@@ -23,6 +23,14 @@ def style_items(self, context):
     return _style_items_cache
 
 
+def _apply_preset(settings, _context=None) -> None:
+    """``adjust_preset`` update callback: set the dials to the preset's values."""
+    from ..model.adjust import PRESETS
+    p = PRESETS[settings.adjust_preset]
+    for name, value in p.to_dict().items():
+        setattr(settings, f"adjust_{name}", value)
+
+
 class CoSpeechSettings(bpy.types.PropertyGroup):
     style: EnumProperty(name="Style", description="Gesture style learned from the capture",
                         items=style_items)
@@ -54,6 +62,35 @@ class CoSpeechSettings(bpy.types.PropertyGroup):
     regen_start: IntProperty(name="Start", default=1, description="First frame to regenerate "
                              "(used when the scene's preview range is off)")
     regen_end: IntProperty(name="End", default=100, description="Last frame to regenerate")
+
+    # artist dials (model/adjust.py): applied to the active take by "Adjust Take"
+    adjust_preset: EnumProperty(
+        name="Preset", default="NATURAL", update=_apply_preset,
+        items=[("SUBTLE", "Subtle", "Smaller head and gesture motion, softer mouth"),
+               ("NATURAL", "Natural", "The take as generated (all 100 %, no smoothing)"),
+               ("BROADCAST", "Broadcast", "Presenter: clear mouth, calm head and root"),
+               ("CARTOON", "Cartoon", "Exaggerated mouth, face, head and gestures")])
+    adjust_mouth: FloatProperty(name="Mouth", default=100.0, min=0.0, max=200.0, subtype="PERCENTAGE",
+                                description="Jaw opening about the take's mean (0 = held, 200 = double)")
+    adjust_expression: FloatProperty(name="Expressions", default=100.0, min=0.0, max=200.0, subtype="PERCENTAGE",
+                                     description="FLAME expression intensity about the take's mean")
+    adjust_head: FloatProperty(name="Head Motion", default=100.0, min=0.0, max=200.0, subtype="PERCENTAGE",
+                               description="Neck and head rotation about their mean pose")
+    adjust_gesture: FloatProperty(name="Gestures", default=100.0, min=0.0, max=200.0, subtype="PERCENTAGE",
+                                  description="Spine, arm, hand and finger rotation about their mean pose")
+    adjust_root: FloatProperty(name="Weight Shift", default=100.0, min=0.0, max=200.0, subtype="PERCENTAGE",
+                               description="Pelvis rotation and root translation about their mean")
+    adjust_smooth_face: FloatProperty(name="Smooth Face", default=0.0, min=0.0, max=10.0,
+                                      description="Gaussian smoothing of jaw, eyes and expressions (σ, frames at 30 fps)")
+    adjust_smooth_body: FloatProperty(name="Smooth Body", default=0.0, min=0.0, max=10.0,
+                                      description="Gaussian smoothing of body rotations and root (σ, frames at 30 fps)")
+
+    def adjustments(self):
+        """The dials as :class:`model.adjust.Adjustments`."""
+        from ..model.adjust import Adjustments
+        return Adjustments(mouth=self.adjust_mouth, expression=self.adjust_expression, head=self.adjust_head,
+                           gesture=self.adjust_gesture, root=self.adjust_root,
+                           smooth_face=self.adjust_smooth_face, smooth_body=self.adjust_smooth_body)
 
     def parts(self) -> set[str]:
         """Body parts switched on, as :data:`addon.bake.PARTS` keys."""

@@ -4,10 +4,10 @@ from __future__ import annotations
 import os
 
 import bpy
-from bpy.props import EnumProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from ..addon import bake, fbx_export, rig
+from ..addon import bake, fbx_export, rig, take_adjust
 from ..model.motion import MotionClip, MotionFormatError
 
 
@@ -137,6 +137,19 @@ class COSPEECH_OT_set_take(bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
     action: StringProperty(name="Take")
 
+    @classmethod
+    def description(cls, context, properties):
+        """Tooltip: the take's source, settings and artist dials."""
+        act = bpy.data.actions.get(properties.action)
+        if act is None:
+            return "Make this take the active animation of the rig"
+        bits = [f"{k[9:]}: {act[k]}" for k in ("cospeech_strip", "cospeech_style", "cospeech_seed",
+                                                "cospeech_guidance", "cospeech_steps") if k in act]
+        adj = take_adjust.settings_of(act)
+        if adj is not None:
+            bits.append("dials: " + ", ".join(f"{k} {v:g}" for k, v in adj.to_dict().items()))
+        return "Use this take. " + "; ".join(bits)
+
     def execute(self, context):
         act = _take_or_report(self)
         if act is None:
@@ -178,5 +191,42 @@ class COSPEECH_OT_delete_take(bpy.types.Operator):
         return {"FINISHED"}
 
 
+class COSPEECH_OT_adjust_take(bpy.types.Operator):
+    """Apply the dials (mouth, expressions, head, gestures, weight shift, smoothing) to the active
+    take, re-baked from the model's raw output; keys you edited or selected are kept"""
+    bl_idname = "cospeech.adjust_take"
+    bl_label = "Adjust Take"
+    bl_options = {"REGISTER", "UNDO"}
+    overwrite_edited: BoolProperty(name="Overwrite Edited Channels", default=False,
+                                   description="Also overwrite f-curves you edited by hand since the last bake")
+
+    def execute(self, context):
+        from . import generate_ops
+        if generate_ops.RUNNING["job"] is not None:
+            self.report({"ERROR"}, "A generation is running: adjust the take when it has finished")
+            return {"CANCELLED"}
+        try:
+            info = active_rig(context)
+        except rig.RigError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        ad = info.armature.animation_data
+        take = ad.action if ad else None
+        if take is None or not take.get("cospeech_take"):
+            self.report({"ERROR"}, "The active rig has no CoSpeech take to adjust")
+            return {"CANCELLED"}
+        s = context.scene.cospeech
+        res = take_adjust.adjust_take(info, take, s.adjustments(), context.scene,
+                                      lock_selected=s.lock_selected_keys, overwrite_edited=self.overwrite_edited)
+        msg = f"Adjusted '{take.name}' from its {res['source']}"
+        if res["source"] == "keys":
+            msg += " (no raw model output stored on this take: imported or from an older version)"
+        if res["skipped_edited"]:
+            msg += (f"; left {len(res['skipped_edited'])} hand-edited channel(s) alone "
+                    "(Overwrite Edited Channels in the operator panel to replace them)")
+        self.report({"WARNING"} if res["skipped_edited"] or res["source"] == "keys" else {"INFO"}, msg)
+        return {"FINISHED"}
+
+
 CLASSES = (COSPEECH_OT_add_default_rig, COSPEECH_OT_add_smplx_model_rig, COSPEECH_OT_import_motion,
-           COSPEECH_OT_export_fbx, COSPEECH_OT_set_take, COSPEECH_OT_delete_take)
+           COSPEECH_OT_export_fbx, COSPEECH_OT_set_take, COSPEECH_OT_delete_take, COSPEECH_OT_adjust_take)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import bpy
 
-from ..addon import bake
+from ..addon import bake, take_adjust
 from ..operators import generate_ops
 
 
@@ -65,6 +65,19 @@ def _draw(layout, context):
                             icon="PLAY" if act == active else "ACTION", depress=act == active)
             op.action = act.name
             r.operator("cospeech.delete_take", text="", icon="X").action = act.name
+        if active is not None and active.get("cospeech_take"):
+            box = layout.box()
+            box.label(text="Adjust Take", icon="MODIFIER")
+            box.prop(s, "adjust_preset")
+            col = box.column(align=True)
+            for p in ("adjust_mouth", "adjust_expression", "adjust_head", "adjust_gesture", "adjust_root",
+                      "adjust_smooth_face", "adjust_smooth_body"):
+                col.prop(s, p, slider=True)
+            box.operator("cospeech.adjust_take", icon="CHECKMARK")
+            done = take_adjust.settings_of(active)
+            if done is not None and not done.is_identity():
+                box.label(text="Applied: " + ", ".join(f"{k} {v:g}" for k, v in done.to_dict().items()
+                                                        if v != (0.0 if k.startswith("smooth") else 100.0)))
 
     box = layout.box()
     box.label(text="Export", icon="EXPORT")
