@@ -59,6 +59,9 @@ def scene_with_speech(audio: Path, fps: int = 30):
     return scene, arm
 
 
+DIALS = ("mouth", "expression", "head", "gesture", "root", "smooth_face", "smooth_body")
+
+
 def generate_one(audio: Path, out_dir: Path, args) -> dict:
     """Run the main job on one file; returns the written paths and timings."""
     import bpy
@@ -77,6 +80,13 @@ def generate_one(audio: Path, out_dir: Path, args) -> dict:
     take = arm.animation_data.action
     f0, f1 = int(take["cospeech_frame_start"]), int(take["cospeech_frame_end"])
     scene.frame_start, scene.frame_end = f0, f1
+    if args.adjust is not None or any(getattr(args, d) is not None for d in DIALS):
+        s.adjust_preset = args.adjust or "NATURAL"        # the preset's values, then single dials
+        for d in DIALS:
+            if getattr(args, d) is not None:
+                setattr(s, f"adjust_{d}", getattr(args, d))
+        if bpy.ops.cospeech.adjust_take() != {"FINISHED"}:
+            raise RuntimeError(f"adjusting the take failed for {audio}")
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = audio.stem
     paths = {}
@@ -147,6 +157,11 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="AUTO", choices=["AUTO", "CPU", "CUDA"])
     p.add_argument("--preset", default="UNITY", choices=["UNITY", "UNREAL", "GENERIC"])
     p.add_argument("--no-preview", action="store_true", help="skip the rendered contact sheet")
+    p.add_argument("--adjust", default=None, choices=["SUBTLE", "NATURAL", "BROADCAST", "CARTOON"],
+                   help="artist-dial preset applied to the take (README: Adjust Take)")
+    for d in DIALS:
+        unit = "σ frames at 30 fps" if d.startswith("smooth") else "percent, 100 = as generated"
+        p.add_argument(f"--{d.replace('_', '-')}", dest=d, type=float, default=None, help=f"dial: {d} ({unit})")
     args = p.parse_args(argv)
 
     src = Path(args.audio)
