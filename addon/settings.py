@@ -80,6 +80,8 @@ class CoSpeechSettings(bpy.types.PropertyGroup):
                                   description="Spine, arm, hand and finger rotation about their mean pose")
     adjust_root: FloatProperty(name="Weight Shift", default=100.0, min=0.0, max=200.0, subtype="PERCENTAGE",
                                description="Pelvis rotation and root translation about their mean")
+    adjust_closure: FloatProperty(name="Lip Closure", default=0.0, min=0.0, max=100.0, subtype="PERCENTAGE",
+                                  description="Close the jaw further at its closures (P, B, M): 100 = fully shut")
     adjust_smooth_face: FloatProperty(name="Smooth Face", default=0.0, min=0.0, max=10.0,
                                       description="Gaussian smoothing of jaw, eyes and expressions (σ, frames at 30 fps)")
     adjust_smooth_body: FloatProperty(name="Smooth Body", default=0.0, min=0.0, max=10.0,
@@ -90,7 +92,8 @@ class CoSpeechSettings(bpy.types.PropertyGroup):
         from ..model.adjust import Adjustments
         return Adjustments(mouth=self.adjust_mouth, expression=self.adjust_expression, head=self.adjust_head,
                            gesture=self.adjust_gesture, root=self.adjust_root,
-                           smooth_face=self.adjust_smooth_face, smooth_body=self.adjust_smooth_body)
+                           smooth_face=self.adjust_smooth_face, smooth_body=self.adjust_smooth_body,
+                           closure=self.adjust_closure)
 
     def parts(self) -> set[str]:
         """Body parts switched on, as :data:`addon.bake.PARTS` keys."""

@@ -70,14 +70,15 @@ def _draw(layout, context):
             box.label(text="Adjust Take", icon="MODIFIER")
             box.prop(s, "adjust_preset")
             col = box.column(align=True)
-            for p in ("adjust_mouth", "adjust_expression", "adjust_head", "adjust_gesture", "adjust_root",
+            for p in ("adjust_mouth", "adjust_closure", "adjust_expression", "adjust_head", "adjust_gesture", "adjust_root",
                       "adjust_smooth_face", "adjust_smooth_body"):
                 col.prop(s, p, slider=True)
             box.operator("cospeech.adjust_take", icon="CHECKMARK")
             done = take_adjust.settings_of(active)
             if done is not None and not done.is_identity():
                 box.label(text="Applied: " + ", ".join(f"{k} {v:g}" for k, v in done.to_dict().items()
-                                                        if v != (0.0 if k.startswith("smooth") else 100.0)))
+                                                        if v != (0.0 if k.startswith("smooth") or k == "closure"
+                                                                 else 100.0)))
 
     box = layout.box()
     box.label(text="Export", icon="EXPORT")

@@ -39,6 +39,7 @@ def dials(scene, **kw):
     for name in ("mouth", "expression", "head", "gesture", "root"):
         setattr(s, f"adjust_{name}", kw.get(name, 100.0))
     s.adjust_smooth_face, s.adjust_smooth_body = kw.get("smooth_face", 0.0), kw.get("smooth_body", 0.0)
+    s.adjust_closure = kw.get("closure", 0.0)
 
 
 def jaw_quats(action):

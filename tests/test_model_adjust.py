@@ -63,3 +63,19 @@ def test_locked_frames_stay_byte_identical_and_presets_are_valid(clip):
     assert np.array_equal(out.poses[keep], clip.poses[keep]) and not np.array_equal(out.poses, clip.poses)
     assert all(p.clamped() == p for p in PRESETS.values())
     assert Adjustments(mouth=500, smooth_body=-3).clamped() == Adjustments(mouth=200, smooth_body=0)
+
+
+def test_closure_emphasis_closes_the_jaw_at_its_minima(clip):
+    from model.adjust import closure_factor
+    j = MOUTH[0]
+    opening = np.linalg.norm(clip.poses[:, 3 * j:3 * j + 3], axis=1)
+    f = closure_factor(opening, 1.0)
+    mins = np.flatnonzero((opening[1:-1] <= opening[:-2]) & (opening[1:-1] < opening[2:])
+                          & (opening[1:-1] < np.median(opening))) + 1
+    assert len(mins) > 5 and np.allclose(f[mins], 0.0, atol=1e-6) and f.max() <= 1.0
+    out = adjust(clip, Adjustments(closure=50))
+    new_open = np.linalg.norm(out.poses[:, 3 * j:3 * j + 3], axis=1)
+    assert np.allclose(new_open[mins], 0.5 * opening[mins], atol=1e-5)
+    assert np.all(new_open <= opening + 1e-6)
+    g = GESTURE[0]
+    assert np.array_equal(out.poses[:, 3 * g:3 * g + 3], clip.poses[:, 3 * g:3 * g + 3])

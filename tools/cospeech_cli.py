@@ -59,7 +59,7 @@ def scene_with_speech(audio: Path, fps: int = 30):
     return scene, arm
 
 
-DIALS = ("mouth", "expression", "head", "gesture", "root", "smooth_face", "smooth_body")
+DIALS = ("mouth", "closure", "expression", "head", "gesture", "root", "smooth_face", "smooth_body")
 
 
 def generate_one(audio: Path, out_dir: Path, args) -> dict:
@@ -160,7 +160,8 @@ def main(argv=None) -> int:
     p.add_argument("--adjust", default=None, choices=["SUBTLE", "NATURAL", "BROADCAST", "CARTOON"],
                    help="artist-dial preset applied to the take (README: Adjust Take)")
     for d in DIALS:
-        unit = "σ frames at 30 fps" if d.startswith("smooth") else "percent, 100 = as generated"
+        unit = ("σ frames at 30 fps" if d.startswith("smooth") else "percent, 0 = as generated" if d == "closure"
+                else "percent, 100 = as generated")
         p.add_argument(f"--{d.replace('_', '-')}", dest=d, type=float, default=None, help=f"dial: {d} ({unit})")
     args = p.parse_args(argv)
 
