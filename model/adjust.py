@@ -19,7 +19,7 @@ re-bakes the result (``addon/take_adjust.py``).
   at every local minimum of the jaw opening (|jaw axis-angle|, 0 = closed
   in SMPL-X) that lies below the take's median opening, the jaw rotation is
   scaled toward closed (the geodesic to the identity) by up to ``closure``,
-  with a Gaussian bump of σ = 1 frame at 30 fps around the minimum -- the
+  with a Gaussian bump of σ = ``CLOSURE_SIGMA`` (2 frames at 30 fps) around the minimum -- the
   brief full closure of P, B, M that a generated mouth tends to
   under-shoot.
 * Frames in ``keep`` are returned exactly as they were (the user's locks).
@@ -44,6 +44,9 @@ HEAD = (12, 15)
 GESTURE = (3, 6, 9, 13, 14, 16, 17, 18, 19, 20, 21) + tuple(range(25, 55))
 ROOT = (0,)
 FACE_JOINTS = (22, 23, 24)
+#: Width (σ, frames at 30 fps) of the Lip Closure bump: a bilabial closure
+#: lasts ~50-100 ms; 2 frames (67 ms) keeps the added jerk moderate.
+CLOSURE_SIGMA = 2.0
 BODY_JOINTS = tuple(j for j in range(55) if j not in FACE_JOINTS)
 
 
@@ -158,7 +161,7 @@ def adjust(clip: MotionClip, adj: Adjustments, keep: np.ndarray | None = None) -
     if adj.closure > 0:
         j = MOUTH[0]
         rv[:, j] *= closure_factor(np.linalg.norm(rv[:, j], axis=1), adj.closure / 100.0,
-                                   sigma=clip.fps / 30.0)[:, None]
+                                   sigma=CLOSURE_SIGMA * clip.fps / 30.0)[:, None]
     out_exp = _scale_linear(exp.astype(np.float64), adj.expression / 100.0)
     out_trans = _scale_linear(trans.astype(np.float64), adj.root / 100.0)
     if adj.smooth_face > 0:

@@ -147,6 +147,28 @@ def lipsync_report(gen, seeds: list[int], steps: int, guidance: float, style: st
     return rep
 
 
+def jaw_jerk(jaw: np.ndarray) -> float:
+    """Mean |third difference| of the jaw opening, rad/s³ at 30 fps."""
+    return float(np.abs(np.diff(np.asarray(jaw, np.float64), n=3)).mean() * FPS ** 3)
+
+
+def closure_effect(gen, amounts: list[float], seeds: list[int], steps: int, guidance: float, style: str) -> dict:
+    """Phoneme contrast and jaw jerk of the dev clips' takes under the *Lip
+    Closure* dial (``model/adjust.py``) at each amount (percent), mean over seeds."""
+    from .adjust import Adjustments, adjust
+    out = {}
+    for wav in sorted((SHARED / "dev_audio").glob("*.wav")):
+        w = load_audio(wav)
+        phones = allphone(w)
+        clips = [gen.generate(w, SAMPLE_RATE, seed=s, steps=steps, guidance=guidance, style=style) for s in seeds]
+        out[wav.stem] = {}
+        for a in amounts:
+            jaws = [jaw_opening(adjust(c, Adjustments(closure=a)).poses) for c in clips]
+            out[wav.stem][a] = {"contrast": float(np.nanmean([phoneme_contrast(j, phones) for j in jaws])),
+                                "jaw_jerk": float(np.mean([jaw_jerk(j) for j in jaws]))}
+    return out
+
+
 def format_lipsync(rep: dict) -> str:
     h = rep["heldout"]
     lines = ["| motion | held-out jaw r | held-out contrast | dev clips contrast (mean) |", "|---|---|---|---|",
@@ -174,8 +196,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--guidance", type=float, default=2.0)
     ap.add_argument("--style", default=DEFAULT_STYLE)
     ap.add_argument("--backend", default="onnx")
+    ap.add_argument("--closure", type=float, nargs="*", default=None,
+                    help="only measure the Lip Closure dial at these amounts (percent) on the dev clips")
     args = ap.parse_args(argv)
     gen = Generator.load(args.weights, backend=args.backend)
+    if args.closure is not None:
+        eff = closure_effect(gen, args.closure or [0, 50, 100], args.seeds, args.steps, args.guidance, args.style)
+        print("| dev clip | " + " | ".join(f"closure {a:g} %: contrast / jaw jerk" for a in eff[next(iter(eff))]) + " |")
+        for name, by in eff.items():
+            print(f"| {name} | " + " | ".join(f"{v['contrast']:.2f} / {v['jaw_jerk']:.1f}" for v in by.values()) + " |")
+        return 0
     rep = lipsync_report(gen, args.seeds, args.steps, args.guidance, args.style, out=args.out)
     (args.out / "lipsync.json").write_text(json.dumps(rep, indent=1))
     print(format_lipsync(rep))
