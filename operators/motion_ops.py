@@ -121,6 +121,15 @@ class COSPEECH_OT_export_fbx(bpy.types.Operator, ExportHelper):
         return {"FINISHED"}
 
 
+def _rig_or_report(op, context):
+    """The active rig's RigInfo, or None after reporting why not."""
+    try:
+        return active_rig(context)
+    except rig.RigError as exc:
+        op.report({"ERROR"}, str(exc))
+        return None
+
+
 def _take_or_report(op):
     """The take action named by ``op.action``, or None after reporting why not."""
     act = bpy.data.actions.get(op.action)
@@ -152,12 +161,8 @@ class COSPEECH_OT_set_take(bpy.types.Operator):
 
     def execute(self, context):
         act = _take_or_report(self)
-        if act is None:
-            return {"CANCELLED"}
-        try:
-            info = active_rig(context)
-        except rig.RigError as exc:
-            self.report({"ERROR"}, str(exc))
+        info = _rig_or_report(self, context) if act is not None else None
+        if info is None:
             return {"CANCELLED"}
         bake.activate_take(info, act)
         return {"FINISHED"}
@@ -205,10 +210,8 @@ class COSPEECH_OT_adjust_take(bpy.types.Operator):
         if generate_ops.RUNNING["job"] is not None:
             self.report({"ERROR"}, "A generation is running: adjust the take when it has finished")
             return {"CANCELLED"}
-        try:
-            info = active_rig(context)
-        except rig.RigError as exc:
-            self.report({"ERROR"}, str(exc))
+        info = _rig_or_report(self, context)
+        if info is None:
             return {"CANCELLED"}
         ad = info.armature.animation_data
         take = ad.action if ad else None
