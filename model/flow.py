@@ -256,13 +256,19 @@ def sample(denoise: Denoiser, audio: np.ndarray, style: np.ndarray, *, known: np
     return out
 
 
-def smooth_take(x: np.ndarray, smooth_sigma: float, trans_sigma: float) -> np.ndarray:
+def smooth_take(x: np.ndarray, smooth_sigma: float, trans_sigma: float,
+                face_sigma: float | None = None) -> np.ndarray:
     """:func:`gaussian_smooth` of (..., T, FRAME_DIM) frames: ``trans_sigma`` for the
-    3 root-translation columns, ``smooth_sigma`` for all others (new array if any σ > 0)."""
-    if smooth_sigma <= 0 and trans_sigma <= 0:
+    3 root-translation columns, ``face_sigma`` (default ``smooth_sigma``) for the
+    face block (jaw, eyes, expressions: a mouth smoothed like the body loses its
+    closures), ``smooth_sigma`` for all others (new array if any σ > 0)."""
+    face_sigma = smooth_sigma if face_sigma is None else face_sigma
+    if smooth_sigma <= 0 and trans_sigma <= 0 and face_sigma <= 0:
         return x
     tr = slice(BODY_DIM - 3, BODY_DIM)
     x_tr = gaussian_smooth(x[..., tr], trans_sigma)
+    x_face = gaussian_smooth(x[..., BODY_DIM:], face_sigma)
     y = np.array(gaussian_smooth(x, smooth_sigma), copy=True)
     y[..., tr] = x_tr
+    y[..., BODY_DIM:] = x_face
     return y

@@ -248,7 +248,8 @@ class Generator:
         :class:`Device` (onnx).  device_warning: "" or the CUDA-fallback
         message.  denoiser: the ``flow.Denoiser``.  net: the ``CoSpeechNet``
         (torch backend) or None.  normaliser, meta, window, overlap, styles,
-        smooth_sigma, trans_sigma: from ``cospeech.json``.
+        smooth_sigma, trans_sigma, face_sigma: from ``cospeech.json`` (face_sigma
+            defaults to smooth_sigma for weights that predate it).
     """
 
     def __init__(self, denoiser: "Denoiser | CoSpeechNet", normaliser: Normaliser, device, meta: dict,
@@ -270,6 +271,7 @@ class Generator:
         self.styles = [s[0] for s in meta.get("styles", STYLES)]
         self.smooth_sigma = float(meta.get("smooth_sigma", DEFAULT_SMOOTH_SIGMA))
         self.trans_sigma = float(meta.get("trans_sigma", self.smooth_sigma))
+        self.face_sigma = float(meta.get("face_sigma", self.smooth_sigma))
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -421,8 +423,8 @@ class Generator:
             prev_end = e
         # one temporal low-pass over the whole take (no window-edge effects), then the
         # user's known frames are restored and the borders blended (flow.blend_borders)
-        if self.smooth_sigma > 0 or self.trans_sigma > 0:
-            out = smooth_take(out, self.smooth_sigma, self.trans_sigma)
+        if self.smooth_sigma > 0 or self.trans_sigma > 0 or self.face_sigma > 0:
+            out = smooth_take(out, self.smooth_sigma, self.trans_sigma, self.face_sigma)
             if mask.any():
                 out = np.where(mask[:, None], known_x, blend_borders(out, known_x, mask))
         clip = self.normaliser.decode(out)
