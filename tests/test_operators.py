@@ -13,8 +13,7 @@ bpy = pytest.importorskip("bpy")
 from conftest import DEV_AUDIO, REPO, load_extension_package, need  # noqa: E402
 
 cs = load_extension_package()
-from cospeech.addon import audio, bake, compat, generation, rig  # noqa: E402
-from cospeech.operators import generate_ops  # noqa: E402
+from cospeech.addon import bake, compat, generation  # noqa: E402
 from blender_helpers import add_strip, keys, new_scene, run, snapshot  # noqa: E402
 
 
