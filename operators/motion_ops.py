@@ -231,5 +231,91 @@ class COSPEECH_OT_adjust_take(bpy.types.Operator):
         return {"FINISHED"}
 
 
+def _take_clip(context, op):
+    """(rig info, take, clip at the scene rate) of the active rig's take, or None after reporting."""
+    info = _rig_or_report(op, context)
+    if info is None:
+        return None
+    ad = info.armature.animation_data
+    take = ad.action if ad else None
+    if take is None or not take.get("cospeech_take"):
+        op.report({"ERROR"}, "The active rig has no CoSpeech take")
+        return None
+    from ..addon.generation import take_to_clip
+    f0, f1 = int(take["cospeech_frame_start"]), int(take["cospeech_frame_end"])
+    raw = take_adjust.load_raw(take)
+    if raw is not None:
+        adj = take_adjust.settings_of(take)
+        if adj is not None:
+            from ..model.adjust import adjust
+            raw = adjust(raw, adj)
+        clip = bake.scene_clip(raw, context.scene, f1 - f0 + 1)
+    else:
+        clip = take_to_clip(info, take, f0, f1, bake.scene_fps(context.scene))
+    return info, take, clip
+
+
+class COSPEECH_OT_bake_arkit(bpy.types.Operator):
+    """Key the ARKit-named shape keys (jawOpen, eyeBlinkLeft, …) of the selected meshes from the active take"""
+    bl_idname = "cospeech.bake_arkit"
+    bl_label = "Bake ARKit Face"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        from ..addon import arkit_bake
+        if not context.scene.cospeech.animate_face:
+            self.report({"ERROR"}, "Face is switched off under Animate")
+            return {"CANCELLED"}
+        got = _take_clip(context, self)
+        if got is None:
+            return {"CANCELLED"}
+        info, take, clip = got
+        own = {m.name for m, _ in info.expression_meshes}
+        meshes = [o for o in context.selected_objects if o.type == "MESH" and o.name not in own]
+        meshes = meshes or [o for o in context.scene.objects if o.type == "MESH" and o.name not in own
+                            and arkit_bake.arkit_keys(o)]
+        if not meshes:
+            self.report({"ERROR"}, "No mesh with ARKit-named shape keys (select one)")
+            return {"CANCELLED"}
+        lines = []
+        for m in meshes:
+            try:
+                res = arkit_bake.bake_arkit(m, clip, int(take["cospeech_frame_start"]), take.name,
+                                            int(take.get("cospeech_seed", 0)))
+            except ValueError as exc:
+                self.report({"ERROR"}, str(exc))
+                return {"CANCELLED"}
+            lines.append(f"{m.name}: drove {len(res['driven'])} keys ({', '.join(res['driven'][:6])}"
+                         f"{' …' if len(res['driven']) > 6 else ''}); {len(res['missing'])} ARKit shapes missing")
+        self.report({"INFO"}, "; ".join(lines))
+        return {"FINISHED"}
+
+
+class COSPEECH_OT_export_live_link(bpy.types.Operator, ExportHelper):
+    """Export the active take's ARKit curves as a Live Link Face CSV (Unreal / MetaHuman)"""
+    bl_idname = "cospeech.export_live_link"
+    bl_label = "Export Live Link Face CSV"
+    bl_options = {"REGISTER"}
+    filename_ext = ".csv"
+    filter_glob: StringProperty(default="*.csv", options={"HIDDEN"})
+    fps: EnumProperty(name="Frame Rate", default="60", items=[("60", "60 fps", ""), ("30", "30 fps", "")])
+
+    def execute(self, context):
+        from ..model.arkit import write_live_link_csv
+        got = _take_clip(context, self)
+        if got is None:
+            return {"CANCELLED"}
+        _info, take, clip = got
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(self.filepath)), exist_ok=True)
+            n = write_live_link_csv(self.filepath, clip, float(self.fps), int(take.get("cospeech_seed", 0)))
+        except OSError as exc:
+            self.report({"ERROR"}, f"Cannot write {self.filepath}: {exc.strerror or exc}")
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Wrote {n} frames to {self.filepath}")
+        return {"FINISHED"}
+
+
 CLASSES = (COSPEECH_OT_add_default_rig, COSPEECH_OT_add_smplx_model_rig, COSPEECH_OT_import_motion,
-           COSPEECH_OT_export_fbx, COSPEECH_OT_set_take, COSPEECH_OT_delete_take, COSPEECH_OT_adjust_take)
+           COSPEECH_OT_export_fbx, COSPEECH_OT_set_take, COSPEECH_OT_delete_take, COSPEECH_OT_adjust_take,
+           COSPEECH_OT_bake_arkit, COSPEECH_OT_export_live_link)

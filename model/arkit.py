@@ -1,0 +1,154 @@
+"""ARKit 52 blend-shape weights from a generated take, and the Live Link Face CSV.
+
+Never imports bpy.
+
+What drives which shape (a first, partial mapping: the network itself has
+no ARKit output head yet):
+
+* ``jawOpen`` = jaw opening (|SMPL-X jaw axis-angle|, ``poses[:, 66:69]``)
+  / :data:`JAW_OPEN_FULL_RAD`, clipped to [0, 1].  0.1 rad (5.7°) is our
+  choice: the BEAT2 capture's 99th-percentile opening during speech is
+  0.051 rad, so speech peaks land near jawOpen 0.5, the range iPhone
+  captures of speech show.  Not calibrated against FACEGOOD yet.
+* ``eyeLook{In,Out,Up,Down}{Left,Right}`` from the generated eye joints
+  (SMPL-X ``left_eye_smplhf`` 23, ``right_eye_smplhf`` 24): yaw and pitch of
+  each eye's rotation, full weight at :data:`EYE_LOOK_FULL_RAD` (30°).
+* ``eyeBlink{Left,Right}``: procedural, seeded blinks (both eyes together):
+  inter-blink intervals from a gamma distribution (shape 2) with a mean of
+  4 s, i.e. 15 blinks per minute, at least 1 s apart; each blink lasts
+  150-300 ms (uniform), closing in the first 40 %.  Sources: spontaneous
+  blink rate 17/min at rest and 26/min in conversation, 4.5/min reading
+  (Bentivoglio et al., Mov Disord 12(6), 1997); blink duration ~100-400 ms
+  (Caffier et al., Eur J Appl Physiol 89, 2003).
+* All other shapes are 0 (no FLAME → ARKit mapping yet).
+
+Names follow ARKit (``ARFaceAnchor.BlendShapeLocation``, camelCase) in the
+order of Live Link Face's CSV columns.  :func:`canonical` matches the name
+variants rigs use (``JawOpen``, ``jaw_open``, ``eyeBlink_L``,
+``EyeBlinkLeft`` …) case-insensitively through one table.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import re
+
+import numpy as np
+
+from .motion import MotionClip
+
+#: The 52 ARKit blend shapes in Live Link Face's CSV order.
+ARKIT_NAMES: tuple[str, ...] = (
+    "eyeBlinkLeft", "eyeLookDownLeft", "eyeLookInLeft", "eyeLookOutLeft", "eyeLookUpLeft", "eyeSquintLeft",
+    "eyeWideLeft", "eyeBlinkRight", "eyeLookDownRight", "eyeLookInRight", "eyeLookOutRight", "eyeLookUpRight",
+    "eyeSquintRight", "eyeWideRight", "jawForward", "jawRight", "jawLeft", "jawOpen", "mouthClose",
+    "mouthFunnel", "mouthPucker", "mouthRight", "mouthLeft", "mouthSmileLeft", "mouthSmileRight",
+    "mouthFrownLeft", "mouthFrownRight", "mouthDimpleLeft", "mouthDimpleRight", "mouthStretchLeft",
+    "mouthStretchRight", "mouthRollLower", "mouthRollUpper", "mouthShrugLower", "mouthShrugUpper",
+    "mouthPressLeft", "mouthPressRight", "mouthLowerDownLeft", "mouthLowerDownRight", "mouthUpperUpLeft",
+    "mouthUpperUpRight", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
+    "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "noseSneerLeft", "noseSneerRight", "tongueOut")
+#: Head and eye rotation columns that follow the 52 shapes in a Live Link Face CSV (radians here).
+LIVE_LINK_ROTATIONS = ("HeadYaw", "HeadPitch", "HeadRoll", "LeftEyeYaw", "LeftEyePitch", "LeftEyeRoll",
+                       "RightEyeYaw", "RightEyePitch", "RightEyeRoll")
+JAW_OPEN_FULL_RAD = 0.1
+EYE_LOOK_FULL_RAD = np.radians(30.0)
+BLINK_MEAN_INTERVAL_S = 4.0
+_INDEX = {n: i for i, n in enumerate(ARKIT_NAMES)}
+_CANON = {re.sub(r"[^a-z]", "", n.lower()): n for n in ARKIT_NAMES}
+
+
+def canonical(name: str) -> str | None:
+    """The ARKit name a shape-key name stands for, or None.
+
+    ``jawOpen``, ``JawOpen``, ``jaw_open``, ``eyeBlink_L``, ``EyeBlink_L``,
+    ``eyeBlinkLeft`` … (case, ``_ - . space`` and an ``L``/``R`` side
+    suffix are normalised)."""
+    k = re.sub(r"[^a-z]", "", name.lower())
+    if k in _CANON:
+        return _CANON[k]
+    for short, side in (("l", "left"), ("r", "right")):
+        if k.endswith(short) and k[:-1] + side in _CANON:
+            return _CANON[k[:-1] + side]
+    return None
+
+
+def _blinks(T: int, fps: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng([int(seed), 0xB11E])
+    w = np.zeros(T)
+    t = rng.uniform(0.5, BLINK_MEAN_INTERVAL_S)
+    while t * fps < T:
+        dur = rng.uniform(0.15, 0.30)
+        ts = np.arange(T) / fps - t
+        close, open_ = 0.4 * dur, 0.6 * dur
+        prof = np.where((ts >= 0) & (ts < close), np.sin(0.5 * np.pi * ts / close) ** 2, 0.0)
+        prof = np.where((ts >= close) & (ts < dur), np.cos(0.5 * np.pi * (ts - close) / open_) ** 2, prof)
+        w = np.maximum(w, prof)
+        t += dur + max(1.0, rng.gamma(2.0, BLINK_MEAN_INTERVAL_S / 2.0))
+    return w
+
+
+def arkit_weights(clip: MotionClip, seed: int = 0) -> np.ndarray:
+    """(T, 52) float32 ARKit weights in [0, 1] for ``clip`` (see module doc).
+
+    ``seed`` draws the blinks (same seed, same blinks)."""
+    T = clip.num_frames
+    out = np.zeros((T, len(ARKIT_NAMES)), np.float32)
+    jaw = np.linalg.norm(np.asarray(clip.poses)[:, 66:69], axis=1)
+    out[:, _INDEX["jawOpen"]] = np.clip(jaw / JAW_OPEN_FULL_RAD, 0, 1)
+    for side, j in (("Left", 23), ("Right", 24)):
+        rv = np.asarray(clip.poses)[:, 3 * j:3 * j + 3]
+        yaw, pitch = rv[:, 1], rv[:, 0]          # SMPL-X: y up, x to the character's left
+        inward = yaw if side == "Right" else -yaw
+        out[:, _INDEX[f"eyeLookIn{side}"]] = np.clip(inward / EYE_LOOK_FULL_RAD, 0, 1)
+        out[:, _INDEX[f"eyeLookOut{side}"]] = np.clip(-inward / EYE_LOOK_FULL_RAD, 0, 1)
+        out[:, _INDEX[f"eyeLookDown{side}"]] = np.clip(pitch / EYE_LOOK_FULL_RAD, 0, 1)
+        out[:, _INDEX[f"eyeLookUp{side}"]] = np.clip(-pitch / EYE_LOOK_FULL_RAD, 0, 1)
+    blink = _blinks(T, clip.fps, seed)
+    out[:, _INDEX["eyeBlinkLeft"]] = blink
+    out[:, _INDEX["eyeBlinkRight"]] = blink
+    return out
+
+
+def _timecode(i: int, fps: float) -> str:
+    frames_per_s = int(round(fps))
+    s, f = divmod(i, frames_per_s)
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h:02d}:{m:02d}:{s:02d}:{f:02d}.000"
+
+
+def write_live_link_csv(path: str | os.PathLike, clip: MotionClip, fps: float = 60.0, seed: int = 0) -> int:
+    """Write a Live Link Face CSV: ``Timecode`` (``HH:MM:SS:FF.mmm``),
+    ``BlendshapeCount`` (61), the 52 ARKit weights (PascalCase column names)
+    and 9 head / eye rotations (radians: head = SMPL-X head joint, eyes =
+    eye joints, as yaw/pitch/roll).
+
+    Args:
+        clip: the take (any fps; resampled to ``fps``).
+        fps: 30 or 60.
+    Returns:
+        Number of frames written.
+    Raises:
+        ValueError: ``fps`` not 30 or 60.
+    """
+    if fps not in (30, 60, 30.0, 60.0):
+        raise ValueError(f"Live Link Face CSV runs at 30 or 60 fps, got {fps}")
+    from scipy.spatial.transform import Rotation
+    c = clip.resample(float(fps))
+    w = arkit_weights(c, seed)
+    rots = []
+    for j in (15, 23, 24):
+        ypr = Rotation.from_rotvec(np.asarray(c.poses, np.float64)[:, 3 * j:3 * j + 3]).as_euler("YXZ")
+        rots.append(ypr)
+    rot = np.concatenate(rots, axis=1)
+    header = ["Timecode", "BlendshapeCount"] + [n[0].upper() + n[1:] for n in ARKIT_NAMES] + list(LIVE_LINK_ROTATIONS)
+    tmp = f"{os.fspath(path)}.tmp"
+    with open(tmp, "w", newline="") as f:
+        wr = csv.writer(f)
+        wr.writerow(header)
+        for i in range(c.num_frames):
+            wr.writerow([_timecode(i, fps), len(ARKIT_NAMES) + len(LIVE_LINK_ROTATIONS)]
+                        + [f"{v:.6f}" for v in w[i]] + [f"{v:.6f}" for v in rot[i]])
+    os.replace(tmp, path)
+    return c.num_frames
