@@ -43,7 +43,7 @@ def bake_arkit(mesh, clip, frame_start: int, take_name: str, seed: int = 0) -> d
     frames = (frame_start + np.arange(clip.num_frames)).astype(np.float32)
     action, slot, bag = compat.new_action(f"{take_name} (ARKit {mesh.name})", "KEY", key.name)
     for a, kname in sorted(targets.items()):
-        bake._write_fcurve(bag, f'key_blocks["{kname}"].value', 0, frames, w[:, ARKIT_NAMES.index(a)])
+        bake.write_fcurve(bag, f'key_blocks["{kname}"].value', 0, frames, w[:, ARKIT_NAMES.index(a)])
     action.use_fake_user = True
     action["cospeech_arkit_of"] = take_name
     compat.assign_action(key, action, slot)

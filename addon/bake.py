@@ -111,8 +111,10 @@ def deselect_keys(fc) -> None:
         fc.keyframe_points.foreach_set(prop, off)
 
 
-def _write_fcurve(bag, data_path: str, index: int, frames: np.ndarray, values: np.ndarray, group=None,
-                  sampled: bool = False):
+def write_fcurve(bag, data_path: str, index: int, frames: np.ndarray, values: np.ndarray, group=None,
+                 sampled: bool = False):
+    """New f-curve in channelbag ``bag`` with one LINEAR, deselected key per
+    frame (``foreach_set``); ``sampled`` converts it to samples (long takes)."""
     fc = bag.fcurves.new(data_path, index=index)
     if group is not None:
         fc.group = group
@@ -260,7 +262,7 @@ def bake_clip(rig: RigInfo, clip: MotionClip, frame_start: int, name: str = "CoS
             pb.rotation_mode = "QUATERNION"
         if bone not in groups:
             groups[bone] = bag.groups.new(bone)
-        _write_fcurve(bag, path, c, frames, values, groups[bone], sampled)
+        write_fcurve(bag, path, c, frames, values, groups[bone], sampled)
     _mark_take(action, frame_start, frame_start + T - 1)
     action["cospeech_sampled"] = bool(sampled)
     action["cospeech_armature"] = arm.name
@@ -278,7 +280,7 @@ def bake_clip(rig: RigInfo, clip: MotionClip, frame_start: int, name: str = "CoS
                 kb = key.key_blocks[kname]
                 kb.slider_min = min(kb.slider_min, EXP_SLIDER_RANGE[0])
                 kb.slider_max = max(kb.slider_max, EXP_SLIDER_RANGE[1])
-                _write_fcurve(kbag, path, 0, frames, values, sampled=sampled)
+                write_fcurve(kbag, path, 0, frames, values, sampled=sampled)
             _mark_take(kact, frame_start, frame_start + T - 1, face=True)
             key_actions.append(kact)
     action["cospeech_key_action"] = ",".join(a.name for a in key_actions)

@@ -210,14 +210,10 @@ class COSPEECH_OT_adjust_take(bpy.types.Operator):
         if generate_ops.RUNNING["job"] is not None:
             self.report({"ERROR"}, "A generation is running: adjust the take when it has finished")
             return {"CANCELLED"}
-        info = _rig_or_report(self, context)
-        if info is None:
+        got = _active_take_or_report(self, context)
+        if got is None:
             return {"CANCELLED"}
-        ad = info.armature.animation_data
-        take = ad.action if ad else None
-        if take is None or not take.get("cospeech_take"):
-            self.report({"ERROR"}, "The active rig has no CoSpeech take to adjust")
-            return {"CANCELLED"}
+        info, take = got
         s = context.scene.cospeech
         res = take_adjust.adjust_take(info, take, s.adjustments(), context.scene,
                                       lock_selected=s.lock_selected_keys, overwrite_edited=self.overwrite_edited)
@@ -231,8 +227,8 @@ class COSPEECH_OT_adjust_take(bpy.types.Operator):
         return {"FINISHED"}
 
 
-def _take_clip(context, op):
-    """(rig info, take, clip at the scene rate) of the active rig's take, or None after reporting."""
+def _active_take_or_report(op, context):
+    """(rig info, take action) of the active rig's CoSpeech take, or None after reporting why not."""
     info = _rig_or_report(op, context)
     if info is None:
         return None
@@ -241,18 +237,19 @@ def _take_clip(context, op):
     if take is None or not take.get("cospeech_take"):
         op.report({"ERROR"}, "The active rig has no CoSpeech take")
         return None
+    return info, take
+
+
+def _take_clip(context, op):
+    """(rig info, take, clip at the scene rate) of the active rig's take, or None after
+    reporting.  The clip is read from the take's keys, so dials and hand edits are in it."""
+    got = _active_take_or_report(op, context)
+    if got is None:
+        return None
     from ..addon.generation import take_to_clip
+    info, take = got
     f0, f1 = int(take["cospeech_frame_start"]), int(take["cospeech_frame_end"])
-    raw = take_adjust.load_raw(take)
-    if raw is not None:
-        adj = take_adjust.settings_of(take)
-        if adj is not None:
-            from ..model.adjust import adjust
-            raw = adjust(raw, adj)
-        clip = bake.scene_clip(raw, context.scene, f1 - f0 + 1)
-    else:
-        clip = take_to_clip(info, take, f0, f1, bake.scene_fps(context.scene))
-    return info, take, clip
+    return info, take, take_to_clip(info, take, f0, f1, bake.scene_fps(context.scene))
 
 
 class COSPEECH_OT_bake_arkit(bpy.types.Operator):
