@@ -183,28 +183,30 @@ def scene_clip(clip: MotionClip, scene, num_frames: int | None = None) -> Motion
     return clip
 
 
-def armature_channels(rig: RigInfo, clip: MotionClip, parts=ALL_PARTS) -> dict:
+def armature_channels(rig: RigInfo, clip: MotionClip, parts=ALL_PARTS):
     """The armature f-curve values a take of ``clip`` has (one value per frame of ``clip``).
 
-    Returns:
-        ``{(data_path, index): (bone name, (T,) float values)}`` in bake order:
+    A generator, one bone at a time, so a long take never holds every
+    channel's values at once (30 minutes x 220 quaternion channels would be
+    ~95 MB of float64).
+
+    Yields:
+        ``((data_path, index), bone name, (T,) float values)`` in bake order:
         w-first ``rotation_quaternion`` of every bone whose joints belong to
         ``parts``, and the ``location`` of the root bone when "root" is in ``parts``.
     """
     joints_on = set()
     for p in parts:
         joints_on.update(PARTS[p])
-    out = {}
     for bone, joints in rig.bone_sources.items():
         if joints[-1] not in joints_on or rig.armature.pose.bones.get(bone) is None:
             continue
         q = _quaternions(clip, joints)
         for c in range(4):
-            out[(f'pose.bones["{bone}"].rotation_quaternion', c)] = (bone, q[:, c])
+            yield (f'pose.bones["{bone}"].rotation_quaternion', c), bone, q[:, c]
         if bone == rig.location_bone and "root" in parts:
             for c in range(3):
-                out[(f'pose.bones["{bone}"].location', c)] = (bone, clip.trans[:, c])
-    return out
+                yield (f'pose.bones["{bone}"].location', c), bone, clip.trans[:, c]
 
 
 def face_channels(clip: MotionClip, n_exp: int) -> dict:
@@ -256,7 +258,7 @@ def bake_clip(rig: RigInfo, clip: MotionClip, frame_start: int, name: str = "CoS
     name = f"Take {number} · {name}"
     action, slot, bag = compat.new_action(name, "OBJECT", arm.name)
     groups = {}
-    for (path, c), (bone, values) in armature_channels(rig, clip, parts).items():
+    for (path, c), bone, values in armature_channels(rig, clip, parts):
         pb = arm.pose.bones[bone]
         if path.endswith("rotation_quaternion"):
             pb.rotation_mode = "QUATERNION"

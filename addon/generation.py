@@ -220,7 +220,8 @@ class Job:
             else:
                 action = _regenerated_take(self, clip, seed, context.scene)
             _record_source(action, self, seed)
-            take_adjust.store_raw(action, clip)          # the artist dials re-bake from it
+            if not action.get("cospeech_sampled"):   # long (sampled) takes: the dials read their keys
+                take_adjust.store_raw(action, clip)      # the artist dials re-bake from it
             for a in [action] + bake.key_actions_of(action):
                 take_adjust.fingerprint(a)
             takes.append(action)

@@ -13,8 +13,10 @@ values are fingerprinted (CRC-32 of the float32 values, JSON in
 ``cospeech_crc``); a channel whose values no longer match was edited by
 the user and is left alone (reported) unless ``overwrite_edited`` is set.
 Frames with a selected key keep their values (the regenerate locks).
-Takes without raw output (imported .npz, older versions) use their keys as
-the source, and say so.
+Takes without raw output (imported .npz, older versions, and takes over
+``bake.SAMPLED_TAKE_SECONDS``, whose extra copy -- ~70 MB for 30 minutes,
+twice with Blender's undo step -- would break the long-audio memory
+budget) use their keys as the source, and say so.
 """
 from __future__ import annotations
 
@@ -115,7 +117,7 @@ def adjust_take(info, take, adj: Adjustments, scene, lock_selected: bool = True,
     keep = np.zeros(T, bool)
     for f in locked:
         keep[f - f0] = True
-    actions = [(take, {k: v for k, (_b, v) in bake.armature_channels(info, new).items()})]
+    actions = [(take, {k: v for k, _bone, v in bake.armature_channels(info, new)})]
     faces = bake.key_actions_of(take)
     for kact in faces:
         for mesh, n_exp in info.expression_meshes:

@@ -480,3 +480,13 @@ def test_long_takes_are_sampled_and_still_regenerate(monkeypatch, tmp_path):
     bpy.context.view_layer.objects.active = arm
     assert keys(arm.animation_data.action).keys() == after.keys()
     assert run("export_fbx", filepath=str(tmp_path / "long.fbx"), preset="UNREAL") == {"FINISHED"}
+    # long takes keep no second (raw) copy: the dials read the samples themselves
+    from cospeech.addon import take_adjust
+    take = arm.animation_data.action
+    assert take_adjust.load_raw(take) is None
+    scene = bpy.context.scene
+    scene.cospeech.adjust_mouth = 0.0
+    res = take_adjust.adjust_take(rig.detect_rig(arm), take, scene.cospeech.adjustments(), scene)
+    assert res["source"] == "keys" and res["written"] > 300
+    jaw = np.stack([keys(take)[('pose.bones["jaw"].rotation_quaternion', c)][:, 1] for c in range(4)], 1)
+    assert np.abs(jaw - jaw[0]).max() < 1e-5 and len(compat.action_fcurves(take)[0].keyframe_points) == 0
