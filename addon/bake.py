@@ -194,7 +194,13 @@ def armature_channels(rig: RigInfo, clip: MotionClip, parts=ALL_PARTS):
         ``((data_path, index), bone name, (T,) float values)`` in bake order:
         w-first ``rotation_quaternion`` of every bone whose joints belong to
         ``parts``, and the ``location`` of the root bone when "root" is in ``parts``.
+        Retarget rigs (Rigify, Mixamo …) yield what
+        :meth:`addon.retarget.Retarget.channels` computes (Euler bones get
+        ``rotation_euler``, Rigify's IK/FK switches a constant).
     """
+    if rig.kind == "retarget":
+        yield from rig.retarget().channels(clip, parts)
+        return
     joints_on = set()
     for p in parts:
         joints_on.update(PARTS[p])

@@ -220,6 +220,8 @@ class Job:
             else:
                 action = _regenerated_take(self, clip, seed, context.scene)
             _record_source(action, self, seed)
+            if self.rig_info.kind == "retarget" and "face" in self.parts and self.base_take is None:
+                _bake_character_face(self.rig_info, action, clip, context.scene, self.span, seed)
             if not action.get("cospeech_sampled"):   # long (sampled) takes: the dials read their keys
                 take_adjust.store_raw(action, clip)      # the artist dials re-bake from it
             for a in [action] + bake.key_actions_of(action):
@@ -227,6 +229,8 @@ class Job:
             takes.append(action)
         if takes:
             bake.activate_take(self.rig_info, takes[-1])
+        if self.rig_info.kind == "retarget" and self.rig_info.retarget().notes:
+            self.warning = "; ".join(filter(None, [self.warning] + self.rig_info.retarget().notes))
         return takes
 
 
@@ -243,6 +247,28 @@ def _remove_new_ids(before: dict) -> None:
         coll = getattr(bpy.data, c)
         for name in set(coll.keys()) - before[c]:
             coll.remove(coll[name])
+
+
+def bound_meshes(armature) -> list:
+    """Meshes deformed by ``armature`` (parented to it or with an Armature modifier on it)."""
+    return [ob for ob in bpy.data.objects if ob.type == "MESH" and (
+        ob.parent == armature or any(m.type == "ARMATURE" and m.object == armature for m in ob.modifiers))]
+
+
+def _bake_character_face(info: rig.RigInfo, action, clip: MotionClip, scene, span, seed: int) -> None:
+    """A retargeted character's face: its meshes with ARKit-named shape keys
+    get the take's ARKit weights (:mod:`addon.arkit_bake`), one shape-key
+    action each; recorded on the take as ``cospeech_arkit`` ("mesh: driven/52")."""
+    from . import arkit_bake
+    done = []
+    for mesh in bound_meshes(info.armature):
+        if not arkit_bake.arkit_keys(mesh) or not mesh.is_editable:
+            continue
+        res = arkit_bake.bake_arkit(mesh, bake.scene_clip(clip, scene, span.num_frames), span.frame_start,
+                                    action.name, seed)
+        done.append(f"{mesh.name}: {len(res['driven'])}/52 ARKit keys")
+    if done:
+        action["cospeech_arkit"] = "; ".join(done)
 
 
 def _record_source(action, job: Job, seed: int) -> None:
@@ -360,7 +386,7 @@ def prepare_generate(context, create_rig: bool = True) -> Job:
     scene = context.scene
     strip = audio_mod.pick_sound_strip(scene)
     span = audio_mod.strip_span(scene, strip)
-    ob = context.active_object
+    ob = scene.cospeech.target or context.active_object
     if ob is not None and ob.type == "ARMATURE":
         info = rig.detect_rig(ob)
     else:
@@ -405,7 +431,7 @@ def prepare_regenerate(context) -> Job:
         GenerationError / rig.RigError with a user message.
     """
     scene = context.scene
-    info = rig.detect_rig(context.active_object)
+    info = rig.detect_rig(scene.cospeech.target or context.active_object)
     ad = info.armature.animation_data
     take = ad.action if ad else None
     if take is None or not take.get("cospeech_take"):
@@ -460,10 +486,24 @@ def prepare_regenerate(context) -> Job:
 def take_to_clip(info: rig.RigInfo, take, f0: int, f1: int, fps: float) -> MotionClip:
     """The take's keys (hand edits included) at frames f0..f1 as a clip at ``fps``.
 
+    Takes retargeted onto another skeleton are read from the model output
+    stored with them (:func:`take_adjust.load_raw`): hand edits there are
+    kept by the splice, but do not steer the in-painting.
+
     Takes carry a key on every frame, so each channel is read with
     ``foreach_get`` and linearly interpolated between keys where the user
     deleted some (``np.interp``; far faster than ``FCurve.evaluate`` per frame
     on long takes, identical on keyed frames)."""
+    if info.kind == "retarget":   # keys on another skeleton: read back the model's own output
+        raw = take_adjust.load_raw(take)
+        if raw is None:
+            raise GenerationError(
+                f"Take '{take.name}' on '{info.armature.name}' keeps no model output (takes over "
+                f"{bake.SAMPLED_TAKE_SECONDS / 60:.0f} minutes, or imported): it cannot be regenerated "
+                "on a retargeted character; generate a new take instead.")
+        clip = raw.resample(fps)
+        idx = np.minimum(np.arange(f1 - f0 + 1), clip.num_frames - 1)
+        return MotionClip(clip.poses[idx], clip.expressions[idx], clip.trans[idx], fps)
     frames = np.arange(f0, f1 + 1)
     T = len(frames)
     poses = np.zeros((T, 165))

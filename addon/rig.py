@@ -47,12 +47,16 @@ class RigInfo:
 
     Attributes:
         armature: the armature object.
-        kind: ``"smplx"`` or ``"flame"``.
+        kind: ``"smplx"``, ``"flame"`` or ``"retarget"`` (another skeleton:
+            Rigify, Mixamo, UE5, VRM or a custom bone map; see
+            :mod:`addon.retarget`).
         bone_sources: bone name -> SMPL-X joint indices whose local rotations
             are composed (in order) to give the bone's rotation.
         location_bone: bone keyed with ``trans`` (``pelvis``) or None.
         expression_meshes: mesh objects carrying ``Exp###`` shape keys, with
             the number of consecutive keys from ``Exp000`` each has.
+        mapping: retarget rigs: ``{bone: (joint_a, joint_b, t)}`` (:mod:`addon.bone_maps`).
+        convention: retarget rigs: the detected convention or "CUSTOM".
     """
 
     armature: object
@@ -60,6 +64,18 @@ class RigInfo:
     bone_sources: dict[str, tuple[int, ...]]
     location_bone: str | None
     expression_meshes: list[tuple[object, int]] = field(default_factory=list)
+    mapping: dict | None = None
+    convention: str = ""
+    _retarget: object = None
+
+    def retarget(self):
+        """The prepared :class:`addon.retarget.Retarget` (made on first use: it
+        probes the rig).  Raises ``retarget.RetargetError`` (a RigError)."""
+        if self._retarget is None:
+            from . import retarget
+            mode = getattr(self.armature, "cospeech_root_motion", "KEEP")
+            self._retarget = retarget.prepare(self.armature, self.mapping, self.convention, mode)
+        return self._retarget
 
 
 def exp_key_name(k: int) -> str:
@@ -86,12 +102,40 @@ def _expression_meshes(armature) -> list[tuple[object, int]]:
     return out
 
 
-def detect_rig(obj) -> RigInfo:
-    """Recognise an SMPL-X rig (ours or the official add-on's) or a FLAME head rig.
+def user_bone_map(obj) -> dict:
+    """The armature's own bone map (``Object.cospeech_bone_map``, edited in the
+    panel) as ``{bone: (joint_a, joint_b, t)}``; rows with an empty source
+    are skipped (bone left alone).
 
     Raises:
-        RigError: ``obj`` is not an armature, or lacks the bones of both
-            kinds; the message lists the missing bones.
+        RigError: a bone listed twice, a bone the armature lacks, or a source
+            that is not an SMPL-X joint.
+    """
+    from . import bone_maps
+    out = {}
+    for item in getattr(obj, "cospeech_bone_map", ()):
+        if not item.bone or not item.source.strip():
+            continue
+        if item.bone in out:
+            raise RigError(f"Bone map of '{obj.name}': bone '{item.bone}' is listed twice; "
+                           "remove one row.")
+        if item.bone not in obj.data.bones:
+            raise RigError(f"Bone map of '{obj.name}': '{obj.name}' has no bone '{item.bone}'.")
+        try:
+            out[item.bone] = bone_maps.parse_source(item.source)
+        except ValueError as exc:
+            raise RigError(f"Bone map of '{obj.name}', bone '{item.bone}': {exc}.") from exc
+    return out
+
+
+def detect_rig(obj) -> RigInfo:
+    """Recognise an SMPL-X rig (ours or the official add-on's), a FLAME head
+    rig, or another skeleton to retarget onto (its own bone map, else
+    Rigify / Mixamo / UE5 / VRM bone names).
+
+    Raises:
+        RigError: ``obj`` is not an armature, or none of these; the message
+            lists what is missing.
     """
     if obj is None or getattr(obj, "type", None) != "ARMATURE":
         what = "nothing" if obj is None else f"'{obj.name}' ({obj.type.lower()})"
@@ -104,11 +148,25 @@ def detect_rig(obj) -> RigInfo:
     missing_flame = [n for n in FLAME_BONES if n not in bones]
     if not missing_flame:
         return RigInfo(obj, "flame", dict(FLAME_BONE_SOURCES), None, _expression_meshes(obj))
+    from . import bone_maps
+    conv, mapping = bone_maps.detect(b.name for b in bones)
+    user = user_bone_map(obj)
+    if user and user != mapping:
+        conv, mapping = "CUSTOM", user
+    if mapping:
+        missing = bone_maps.missing_required(mapping)
+        if missing:
+            what = (f"The bone map of '{obj.name}'" if conv == "CUSTOM" else
+                    f"Armature '{obj.name}' looks like a {bone_maps.LABELS[conv]} rig, but it")
+            raise RigError(f"{what} has no bone following SMPL-X {', '.join(missing)}: "
+                           "map them in the Bone Map list.")
+        return RigInfo(obj, "retarget", {}, None, [], mapping=mapping, convention=conv)
     shown = ", ".join(missing_smplx[:8]) + (" …" if len(missing_smplx) > 8 else "")
     raise RigError(
         f"Armature '{obj.name}' is neither an SMPL-X rig (missing {len(missing_smplx)} of "
         f"{sk.NUM_JOINTS} SMPL-X bones: {shown}) nor a FLAME head rig (missing: "
-        f"{', '.join(missing_flame)}).")
+        f"{', '.join(missing_flame)}), and has no Rigify, Mixamo, Unreal Engine 5 or VRM bone "
+        "names: map its bones in the Bone Map list to retarget onto it.")
 
 
 def _library_name(id_data) -> str:
@@ -128,7 +186,8 @@ def check_bakeable(info: RigInfo, parts) -> None:
 
     Raises:
         RigError: the message says what to do (make local / override,
-            switch off Face, leave Edit Mode).
+            switch off Face, leave Edit Mode, apply a non-uniform scale, map
+            missing bones).
     """
     arm = info.armature
     if arm.mode == "EDIT":
@@ -139,6 +198,8 @@ def check_bakeable(info: RigInfo, parts) -> None:
             f"Rig '{arm.name}' is linked from {_library_name(arm)} and cannot keep new animation: "
             "make it a library override (Object ▸ Library Override ▸ Make) or local "
             "(Object ▸ Relations ▸ Make Local) first.")
+    if info.kind == "retarget":
+        info.retarget()   # probes the rig now: scale / bone-map errors before generating
     if "face" not in set(parts):
         return
     for mesh, _n in info.expression_meshes:

@@ -31,7 +31,24 @@ def _apply_preset(settings, _context=None) -> None:
         setattr(settings, f"adjust_{name}", value)
 
 
+class CoSpeechBoneMapItem(bpy.types.PropertyGroup):
+    """One row of an armature's bone map (``Object.cospeech_bone_map``)."""
+    bone: StringProperty(name="Bone", description="Bone of this armature")
+    source: StringProperty(
+        name="SMPL-X", description="SMPL-X joint this bone follows (e.g. left_elbow, spine3), or "
+        "'joint_a>joint_b@t' for a rotation part-way between two joints (e.g. spine1>spine2@0.5); "
+        "empty = leave the bone alone")
+
+
+def _is_armature(_self, ob) -> bool:
+    return ob.type == "ARMATURE"
+
+
 class CoSpeechSettings(bpy.types.PropertyGroup):
+    target: bpy.props.PointerProperty(
+        name="Character", type=bpy.types.Object, poll=_is_armature,
+        description="Armature to generate onto (your character: Rigify, Mixamo, Unreal, VRM or any "
+                    "rig with a bone map). Empty = the selected SMPL-X/FLAME rig, or a new default rig")
     style: EnumProperty(name="Style", description="Gesture style learned from the capture",
                         items=style_items)
     guidance: FloatProperty(name="Guidance", default=2.0, min=0.0, soft_max=6.0, max=20.0,
@@ -141,11 +158,22 @@ def preferences(context=None):
 
 def register():
     bpy.utils.register_class(CoSpeechPreferences)
+    bpy.utils.register_class(CoSpeechBoneMapItem)
     bpy.utils.register_class(CoSpeechSettings)
     bpy.types.Scene.cospeech = bpy.props.PointerProperty(type=CoSpeechSettings)
+    bpy.types.Object.cospeech_bone_map = bpy.props.CollectionProperty(type=CoSpeechBoneMapItem)
+    bpy.types.Object.cospeech_bone_map_index = IntProperty(default=0)
+    bpy.types.Object.cospeech_root_motion = EnumProperty(
+        name="Root Motion", default="KEEP",
+        items=[("KEEP", "Keep", "The hips travel as generated, scaled by the character's hip height"),
+               ("IN_PLACE", "In Place", "Only the hips' up-down motion; the character stays on its spot")])
 
 
 def unregister():
+    del bpy.types.Object.cospeech_root_motion
+    del bpy.types.Object.cospeech_bone_map_index
+    del bpy.types.Object.cospeech_bone_map
     del bpy.types.Scene.cospeech
     bpy.utils.unregister_class(CoSpeechSettings)
+    bpy.utils.unregister_class(CoSpeechBoneMapItem)
     bpy.utils.unregister_class(CoSpeechPreferences)

@@ -52,6 +52,8 @@ def _draw(layout, context):
         row.prop(s, "regen_end")
     box.prop(s, "lock_selected_keys")
 
+    _draw_character(layout, context)
+
     box = layout.box()
     box.label(text="Rig & Takes", icon="ARMATURE_DATA")
     row = box.row(align=True)
@@ -89,6 +91,50 @@ def _draw(layout, context):
     box.operator("cospeech.bake_arkit", icon="SHAPEKEY_DATA")
 
 
+def _draw_character(layout, context):
+    from ..addon import bone_maps, rig
+    from ..operators.retarget_ops import character
+    s = context.scene.cospeech
+    box = layout.box()
+    box.label(text="Character", icon="OUTLINER_OB_ARMATURE")
+    box.prop(s, "target")
+    ob = character(context)
+    if ob is None:
+        return
+    try:
+        info = rig.detect_rig(ob)
+    except rig.RigError as exc:
+        for i, line in enumerate(_wrap(str(exc), 40)):
+            box.label(text=line, icon="ERROR" if i == 0 else "BLANK1")
+        info = None
+    if info is not None and info.kind != "retarget":
+        box.label(text=f"{ob.name}: {info.kind.upper()} rig (no retargeting)", icon="CHECKMARK")
+        return
+    if info is not None:
+        box.label(text=f"{ob.name}: {bone_maps.LABELS.get(info.convention, 'Custom bone map')}, "
+                       f"{len(info.mapping)} bones", icon="CHECKMARK")
+    box.prop(ob, "cospeech_root_motion")
+    box.label(text="Bone Map (bone → SMPL-X joint)")
+    row = box.row()
+    row.template_list("COSPEECH_UL_bone_map", "", ob, "cospeech_bone_map", ob, "cospeech_bone_map_index", rows=4)
+    col = row.column(align=True)
+    col.operator("cospeech.bone_map_add", text="", icon="ADD")
+    col.operator("cospeech.bone_map_remove", text="", icon="REMOVE")
+    row = box.row(align=True)
+    row.operator("cospeech.detect_bone_map", text="Detect")
+    row.operator("cospeech.save_bone_map", text="Save")
+    row.operator("cospeech.load_bone_map", text="Load")
+
+
+class COSPEECH_UL_bone_map(bpy.types.UIList):
+    """Rows of ``Object.cospeech_bone_map``: bone (searchable) and SMPL-X source."""
+
+    def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index=0):
+        row = layout.row(align=True)
+        row.prop_search(item, "bone", data.data, "bones", text="")
+        row.prop(item, "source", text="")
+
+
 class _SidebarPanel:
     bl_label = "CoSpeech"
     bl_region_type = "UI"
@@ -108,4 +154,4 @@ class COSPEECH_PT_sequencer(_SidebarPanel, bpy.types.Panel):
     bl_space_type = "SEQUENCE_EDITOR"
 
 
-CLASSES = (COSPEECH_PT_view3d, COSPEECH_PT_sequencer)
+CLASSES = (COSPEECH_UL_bone_map, COSPEECH_PT_view3d, COSPEECH_PT_sequencer)

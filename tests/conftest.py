@@ -4,6 +4,7 @@ locate ``../shared/data`` (tests needing it skip when it is absent)."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -62,3 +63,24 @@ def cospeech():
     pkg.register()
     yield pkg
     pkg.unregister()
+
+
+# ------------------------------------------------------- bpy exit deadlock
+# After Rigify has generated a rig (tests/test_retarget.py), the bpy module
+# deadlocks in a C++ static destructor at interpreter exit (gdb: bpy's
+# GlobalState::~GlobalState waits on a condition variable its
+# delayed_close_thread still waits on; reproduced with a 5-line script:
+# enable rigify, rigify_generate, exit → hangs, also after disabling Rigify).
+# When bpy is loaded, end the process right after pytest has finished and
+# reported, with pytest's own exit status.
+def pytest_sessionfinish(session, exitstatus):
+    session.config._cospeech_exitstatus = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    status = getattr(config, "_cospeech_exitstatus", None)
+    if status is not None and "bpy" in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)

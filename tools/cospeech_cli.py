@@ -41,9 +41,48 @@ def load_package():
     return mod
 
 
-def scene_with_speech(audio: Path, fps: int = 30):
+def load_character(path: Path, armature: str | None):
+    """Bring a character into the scene: a .blend's objects (appended) or an
+    FBX (Blender's importer); returns the armature named ``armature`` (or the
+    only one).  Raises ValueError with a message otherwise."""
+    import bpy
+
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise ValueError(f"character file {path} does not exist")
+    before = set(bpy.data.objects)
+    if suffix == ".blend":
+        with bpy.data.libraries.load(str(path), link=False) as (src, dst):
+            dst.objects = list(src.objects)
+        for ob in dst.objects:
+            if ob is not None:
+                bpy.context.scene.collection.objects.link(ob)
+    elif suffix == ".fbx":
+        bpy.ops.import_scene.fbx(filepath=str(path))
+    elif suffix == ".vrm":
+        raise ValueError("VRM files need the VRM add-on: import it in Blender and save a .blend, "
+                         "then pass that .blend with --character")
+    else:
+        raise ValueError(f"--character takes a .blend or .fbx file, not {path.name}")
+    arms = [ob for ob in set(bpy.data.objects) - before if ob.type == "ARMATURE"]
+    if armature is not None:
+        match = [ob for ob in arms if ob.name == armature]
+        if not match:
+            raise ValueError(f"no armature '{armature}' in {path.name}; it has: "
+                             + ", ".join(sorted(o.name for o in arms)) or "none")
+        return match[0]
+    if len(arms) != 1:
+        raise ValueError(f"{path.name} has {len(arms)} armatures"
+                         + (f" ({', '.join(sorted(o.name for o in arms))}): choose one with --armature"
+                            if arms else ""))
+    return arms[0]
+
+
+def scene_with_speech(audio: Path, fps: int = 30, character: Path | None = None,
+                      armature: str | None = None):
     """Fresh empty scene at ``fps`` with ``audio`` as the active sound strip
-    (frame 1) and the default rig active.  Returns (scene, armature)."""
+    (frame 1) and the default rig active, or ``character``'s armature as the
+    Character to generate onto.  Returns (scene, armature)."""
     import bpy
 
     from cospeech.addon import compat, rig
@@ -54,7 +93,11 @@ def scene_with_speech(audio: Path, fps: int = 30):
     strip = compat.new_sound_strip(scene, Path(audio).stem, str(Path(audio).resolve()), 1, 1)
     strip.select = True
     scene.sequence_editor.active_strip = strip
-    arm, _ = rig.build_default_rig()
+    if character is not None:
+        arm = load_character(Path(character), armature)
+        scene.cospeech.target = arm
+    else:
+        arm, _ = rig.build_default_rig()
     bpy.context.view_layer.objects.active = arm
     return scene, arm
 
@@ -69,7 +112,9 @@ def generate_one(audio: Path, out_dir: Path, args) -> dict:
     from cospeech.addon import generation, rig
     from cospeech.model.motion import MotionClip
 
-    scene, arm = scene_with_speech(audio, args.fps)
+    scene, arm = scene_with_speech(audio, args.fps, args.character, args.armature)
+    if args.root_motion is not None:
+        arm.cospeech_root_motion = args.root_motion
     s = scene.cospeech
     s.style, s.seed, s.guidance, s.steps, s.device = args.style, args.seed, args.guidance, args.steps, args.device
     t = time.perf_counter()
@@ -157,6 +202,12 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="AUTO", choices=["AUTO", "CPU", "CUDA"])
     p.add_argument("--preset", default="UNITY", choices=["UNITY", "UNREAL", "GENERIC"])
     p.add_argument("--no-preview", action="store_true", help="skip the rendered contact sheet")
+    p.add_argument("--character", default=None,
+                   help="generate onto your character: a .blend or .fbx with a Rigify, Mixamo, Unreal "
+                        "Engine 5 or VRM armature (or one with a saved bone map)")
+    p.add_argument("--armature", default=None, help="the armature's name when --character has several")
+    p.add_argument("--root-motion", default=None, choices=["KEEP", "IN_PLACE"],
+                   help="character's hips: travel as generated (KEEP) or stay in place")
     p.add_argument("--adjust", default=None, choices=["SUBTLE", "NATURAL", "BROADCAST", "CARTOON"],
                    help="artist-dial preset applied to the take (README: Adjust Take)")
     for d in DIALS:
@@ -199,7 +250,11 @@ def _run(args, src: Path) -> int:
                 tqdm.write(f"{f.name}: FAILED: {exc}")
         print(f"batch done: {len(files) - failed} of {len(files)} files → {out}")
         return 1 if failed else 0
-    info = generate_one(src, out, args)
+    try:
+        info = generate_one(src, out, args)
+    except ValueError as exc:      # a bad --character / --armature: a message, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"generated {info['frames']} frames from {src.name} in {info['seconds']:.2f} s "
           f"(audio → baked take, {args.steps} steps)")
     for kind, path in info["paths"].items():
