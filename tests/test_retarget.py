@@ -297,3 +297,31 @@ def test_zero_pose_is_the_aligned_rest(take_1000):
     res = rr.measure(ob, zero, 1, _segments(CHARACTERS["ue5_apose_rolls_facing_y"][1]), {}, yaw)
     for label, ang in res.items():
         assert ang.max() < 0.5, f"{label}: {ang.max():.2f}°"
+
+
+def test_cli_generates_onto_a_character_file(tmp_path):
+    """`cospeech_cli.py speech.wav --character hero.blend --armature Hero`: the
+    FBX carries the character's bones; a wrong armature name is a message, exit 2."""
+    import subprocess
+    import sys
+    scene = _scene()
+    _mixamo_character(scene)
+    decoy = bpy.data.objects.new("Decoy", bpy.data.armatures.new("Decoy"))
+    scene.collection.objects.link(decoy)
+    blend = tmp_path / "hero.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    cli = [sys.executable, str(REPO / "tools" / "cospeech_cli.py"), str(ARCTIC), "--out", str(tmp_path / "out"),
+           "--character", str(blend), "--no-preview", "--steps", "2", "--root-motion", "IN_PLACE"]
+    bad = subprocess.run(cli + ["--armature", "Villain"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "no armature 'Villain'" in bad.stderr, bad.stderr[-500:]
+    ok = subprocess.run(cli + ["--armature", "Hero"], capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    fbx = tmp_path / "out" / "arctic_a0007.fbx"
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.import_scene.fbx(filepath=str(fbx))
+    bones = {b.name for o in bpy.data.objects if o.type == "ARMATURE" for b in o.data.bones}
+    assert {P + "Hips", P + "LeftForeArm", P + "RightHandIndex3"} <= bones
+    hips = [o for o in bpy.data.objects if o.type == "ARMATURE"][0]
+    fc = compat.action_channelbag(hips.animation_data.action).fcurves
+    x = fc.find(f'pose.bones["{P}Hips"].location', index=0)
+    assert x is not None
