@@ -325,3 +325,37 @@ def test_cli_generates_onto_a_character_file(tmp_path):
     fc = compat.action_channelbag(hips.animation_data.action).fcurves
     x = fc.find(f'pose.bones["{P}Hips"].location', index=0)
     assert x is not None
+
+
+def test_rename_save_reopen_adjust_and_regenerate(tmp_path):
+    """A retargeted take survives what a user does next: rename the character,
+    save + reopen, Adjust Take (head motion 0 % holds the mean), Regenerate Range."""
+    scene = _scene()
+    ob = _mixamo_character(scene)
+    add_strip(scene, ARCTIC)
+    bpy.context.view_layer.objects.active = ob
+    assert run("generate") == {"FINISHED"}
+    ob.name = "Renamed Hero"
+    path = tmp_path / "hero.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    bpy.ops.wm.open_mainfile(filepath=str(path))
+    scene = bpy.context.scene
+    ob = bpy.data.objects["Renamed Hero"]
+    assert scene.cospeech.target == ob
+    bpy.context.view_layer.objects.active = ob
+    take = ob.animation_data.action
+    assert [a.name for a in bake.takes_of(ob)] == [take.name]
+
+    s = scene.cospeech
+    s.adjust_preset = "NATURAL"
+    s.adjust_head = 0.0
+    assert run("adjust_take") == {"FINISHED"}
+    neck = f'pose.bones["{P}Neck"].rotation_quaternion'
+    q = np.stack([bake.read_keys(compat.action_channelbag(take).fcurves.find(neck, index=c))[:, 1]
+                  for c in range(4)], 1)
+    assert np.abs(q - q[0]).max() < 1e-4, "head motion 0 % should hold one (mean) pose"
+
+    t0 = int(take["cospeech_frame_start"])
+    s.regen_start, s.regen_end, s.seed = t0 + 10, t0 + 30, 9
+    assert run("regenerate_range") == {"FINISHED"}
+    assert len(bake.takes_of(ob)) == 2
