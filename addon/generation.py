@@ -401,13 +401,17 @@ def prepare_generate(context, create_rig: bool = True) -> Job:
 
 
 def find_rig(scene):
-    """First SMPL-X/FLAME rig in the scene (RigInfo) or None."""
+    """First SMPL-X/FLAME rig in the scene (RigInfo) or None.  Other
+    characters are only generated onto when chosen (Character field or
+    selection), never picked up by themselves."""
     for ob in scene.objects:
         if ob.type == "ARMATURE":
             try:
-                return rig.detect_rig(ob)
+                info = rig.detect_rig(ob)
             except rig.RigError:
                 continue
+            if info.kind != "retarget":
+                return info
     return None
 
 

@@ -172,7 +172,7 @@ class _JobOperator:
 
 
 def _needs_rig(context) -> bool:
-    ob = context.active_object
+    ob = context.scene.cospeech.target or context.active_object
     return (ob is None or ob.type != "ARMATURE") and generation.find_rig(context.scene) is None
 
 

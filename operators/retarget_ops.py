@@ -28,6 +28,14 @@ def presets_dir(create: bool = False) -> str:
         return path
 
 
+def _character_or_report(op, context):
+    """:func:`character`, or None after reporting that there is none."""
+    ob = character(context)
+    if ob is None:
+        op.report({"ERROR"}, "Select the character's armature (or set Character).")
+    return ob
+
+
 def _fill(ob, mapping: dict) -> None:
     ob.cospeech_bone_map.clear()
     for bone, src in mapping.items():
@@ -42,9 +50,8 @@ class COSPEECH_OT_detect_bone_map(bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
 
     def execute(self, context):
-        ob = character(context)
+        ob = _character_or_report(self, context)
         if ob is None:
-            self.report({"ERROR"}, "Select the character's armature (or set Character).")
             return {"CANCELLED"}
         conv, mapping = bone_maps.detect(b.name for b in ob.data.bones)
         if not mapping:
@@ -66,9 +73,8 @@ class COSPEECH_OT_bone_map_add(bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
 
     def execute(self, context):
-        ob = character(context)
+        ob = _character_or_report(self, context)
         if ob is None:
-            self.report({"ERROR"}, "Select the character's armature (or set Character).")
             return {"CANCELLED"}
         ob.cospeech_bone_map.add()
         ob.cospeech_bone_map_index = len(ob.cospeech_bone_map) - 1
