@@ -339,6 +339,20 @@ def activate_take(rig: RigInfo, action) -> None:
             kprev.use_fake_user = True
         if kact is not None:
             compat.assign_action(key, kact)
+    _activate_arkit_faces(action)
+
+
+def _activate_arkit_faces(action) -> None:
+    """Give each shape-key block the ARKit face action baked with take ``action``
+    (``cospeech_arkit_of``, :mod:`addon.arkit_bake`), if it has one."""
+    for kact in bpy.data.actions:
+        if kact.get("cospeech_arkit_of") != action.name or not len(kact.slots):
+            continue
+        key = bpy.data.shape_keys.get(kact.slots[0].name_display)
+        if key is not None and (key.animation_data is None or key.animation_data.action != kact):
+            if key.animation_data is not None and key.animation_data.action is not None:
+                key.animation_data.action.use_fake_user = True
+            compat.assign_action(key, kact)
 
 
 def takes_of(armature) -> list:

@@ -220,8 +220,10 @@ class Job:
             else:
                 action = _regenerated_take(self, clip, seed, context.scene)
             _record_source(action, self, seed)
-            if self.rig_info.kind == "retarget" and "face" in self.parts and self.base_take is None:
-                _bake_character_face(self.rig_info, action, clip, context.scene, self.span, seed)
+            if self.rig_info.kind == "retarget" and "face" in self.parts:
+                # regenerated takes keep the base take's blink timing (seeded) outside the range
+                face_seed = seed if self.base_take is None else int(self.base_take.get("cospeech_seed", seed))
+                _bake_character_face(self.rig_info, action, clip, context.scene, self.span, face_seed)
             if not action.get("cospeech_sampled"):   # long (sampled) takes: the dials read their keys
                 take_adjust.store_raw(action, clip)      # the artist dials re-bake from it
             for a in [action] + bake.key_actions_of(action):

@@ -208,6 +208,12 @@ def test_user_flow_generate_regenerate_export(tmp_path):
     for k in before:
         np.testing.assert_array_equal(after[k][outside], before[k][outside])
     assert any(not np.array_equal(after[k][~outside], before[k][~outside]) for k in before)
+    key = bpy.data.objects["HeroBody"].data.shape_keys                  # the face follows the takes
+    assert key.animation_data.action.get("cospeech_arkit_of") == new.name
+    assert run("set_take", action=take.name) == {"FINISHED"}
+    assert key.animation_data.action.get("cospeech_arkit_of") == take.name
+    assert run("set_take", action=new.name) == {"FINISHED"}
+    assert key.animation_data.action.get("cospeech_arkit_of") == new.name
 
     fbx = tmp_path / "hero.fbx"
     assert run("export_fbx", filepath=str(fbx), preset="UNREAL") == {"FINISHED"}
