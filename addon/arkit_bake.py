@@ -24,8 +24,10 @@ def arkit_keys(mesh) -> dict[str, str]:
     return out
 
 
-def bake_arkit(mesh, clip, frame_start: int, take_name: str, seed: int = 0) -> dict:
+def bake_arkit(mesh, clip, frame_start: int, take_name: str, seed: int = 0, blink_rate: float | None = None) -> dict:
     """Key the ARKit-named shape keys of ``mesh`` from ``clip`` (at the scene rate).
+
+    ``blink_rate``: blinks per minute (None: the default 15).
 
     Returns:
         dict: ``action`` (the new shape-key action), ``driven`` and
@@ -39,7 +41,7 @@ def bake_arkit(mesh, clip, frame_start: int, take_name: str, seed: int = 0) -> d
     key = mesh.data.shape_keys
     if not (mesh.is_editable and key.is_editable):
         raise ValueError(f"Mesh '{mesh.name}' is linked: make it local to bake its face")
-    w = arkit_weights(clip, seed)
+    w = arkit_weights(clip, seed) if blink_rate is None else arkit_weights(clip, seed, blink_rate)
     frames = (frame_start + np.arange(clip.num_frames)).astype(np.float32)
     action, slot, bag = compat.new_action(f"{take_name} (ARKit {mesh.name})", "KEY", key.name)
     for a, kname in sorted(targets.items()):

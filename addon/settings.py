@@ -103,6 +103,10 @@ class CoSpeechSettings(bpy.types.PropertyGroup):
                                       description="Gaussian smoothing of jaw, eyes and expressions (σ, frames at 30 fps)")
     adjust_smooth_body: FloatProperty(name="Smooth Body", default=0.0, min=0.0, max=10.0,
                                       description="Gaussian smoothing of body rotations and root (σ, frames at 30 fps)")
+    adjust_blink_rate: FloatProperty(name="Blinks / min", default=15.0, min=0.0, max=40.0,
+                                     description="Mean blinks per minute of the take's ARKit face (eyeBlink*: "
+                                                 "Bake ARKit Face, Live Link, characters). People blink ~10-20 "
+                                                 "times a minute, more in conversation")
 
     def adjustments(self):
         """The dials as :class:`model.adjust.Adjustments`."""
@@ -110,7 +114,7 @@ class CoSpeechSettings(bpy.types.PropertyGroup):
         return Adjustments(mouth=self.adjust_mouth, expression=self.adjust_expression, head=self.adjust_head,
                            gesture=self.adjust_gesture, root=self.adjust_root,
                            smooth_face=self.adjust_smooth_face, smooth_body=self.adjust_smooth_body,
-                           closure=self.adjust_closure)
+                           closure=self.adjust_closure, blink_rate=self.adjust_blink_rate)
 
     def parts(self) -> set[str]:
         """Body parts switched on, as :data:`addon.bake.PARTS` keys."""

@@ -63,6 +63,9 @@ class Adjustments:
     smooth_face: float = 0.0
     smooth_body: float = 0.0
     closure: float = 0.0
+    #: blinks per minute of the take's ARKit output (eyeBlink*; 0-40); the
+    #: SMPL-X/FLAME motion has no blink channel, so :func:`adjust` ignores it.
+    blink_rate: float = 15.0
 
     def is_identity(self) -> bool:
         return self == Adjustments()
@@ -70,7 +73,8 @@ class Adjustments:
     def clamped(self) -> "Adjustments":
         d = asdict(self)
         for f in fields(self):
-            hi = 10.0 if f.name.startswith("smooth") else 100.0 if f.name == "closure" else 200.0
+            hi = (10.0 if f.name.startswith("smooth") else 100.0 if f.name == "closure"
+                  else 40.0 if f.name == "blink_rate" else 200.0)
             d[f.name] = float(min(max(float(d[f.name]), 0.0), hi))
         return Adjustments(**d)
 
@@ -80,12 +84,13 @@ class Adjustments:
 
 #: Named presets (values documented in the README).
 PRESETS: dict[str, Adjustments] = {
-    "SUBTLE": Adjustments(mouth=80, expression=70, head=60, gesture=60, root=50, smooth_face=0.5, smooth_body=1.5),
+    "SUBTLE": Adjustments(mouth=80, expression=70, head=60, gesture=60, root=50, smooth_face=0.5, smooth_body=1.5,
+                          blink_rate=12),
     "NATURAL": Adjustments(),
     "BROADCAST": Adjustments(mouth=110, expression=90, head=70, gesture=80, root=40, smooth_face=0.0,
-                             smooth_body=1.0),
+                             smooth_body=1.0, blink_rate=12),
     "CARTOON": Adjustments(mouth=160, expression=150, head=140, gesture=150, root=120, smooth_face=0.0,
-                           smooth_body=0.5),
+                           smooth_body=0.5, blink_rate=20),
 }
 
 

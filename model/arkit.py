@@ -15,7 +15,8 @@ no ARKit output head yet):
   each eye's rotation, full weight at :data:`EYE_LOOK_FULL_RAD` (30°).
 * ``eyeBlink{Left,Right}``: procedural, seeded blinks (both eyes together):
   inter-blink intervals from a gamma distribution (shape 2) with a mean of
-  4 s, i.e. 15 blinks per minute, at least 1 s apart; each blink lasts
+  4 s, i.e. 15 blinks per minute by default (the *Blinks* dial sets the
+  rate, 0-40 per minute), at least 0.4 s apart; each blink lasts
   150-300 ms (uniform), closing in the first 40 %.  Sources: spontaneous
   blink rate 17/min at rest and 26/min in conversation, 4.5/min reading
   (Bentivoglio et al., Mov Disord 12(6), 1997); blink duration ~100-400 ms
@@ -73,10 +74,14 @@ def canonical(name: str) -> str | None:
     return None
 
 
-def _blinks(T: int, fps: float, seed: int) -> np.ndarray:
-    rng = np.random.default_rng([int(seed), 0xB11E])
+def _blinks(T: int, fps: float, seed: int, rate: float = 60.0 / BLINK_MEAN_INTERVAL_S) -> np.ndarray:
+    """(T,) blink weights; ``rate`` blinks per minute on average (0: none)."""
     w = np.zeros(T)
-    t = rng.uniform(0.5, BLINK_MEAN_INTERVAL_S)
+    if rate <= 0:
+        return w
+    mean = 60.0 / float(rate)
+    rng = np.random.default_rng([int(seed), 0xB11E])
+    t = rng.uniform(0.5, mean)
     while t * fps < T:
         dur = rng.uniform(0.15, 0.30)
         ts = np.arange(T) / fps - t
@@ -84,14 +89,16 @@ def _blinks(T: int, fps: float, seed: int) -> np.ndarray:
         prof = np.where((ts >= 0) & (ts < close), np.sin(0.5 * np.pi * ts / close) ** 2, 0.0)
         prof = np.where((ts >= close) & (ts < dur), np.cos(0.5 * np.pi * (ts - close) / open_) ** 2, prof)
         w = np.maximum(w, prof)
-        t += dur + max(1.0, rng.gamma(2.0, BLINK_MEAN_INTERVAL_S / 2.0))
+        # gamma(2) intervals with the mean asked for; at least 0.4 s between blinks
+        t += max(0.4, rng.gamma(2.0, max(mean - 0.225, 0.2) / 2.0) + dur)
     return w
 
 
-def arkit_weights(clip: MotionClip, seed: int = 0) -> np.ndarray:
+def arkit_weights(clip: MotionClip, seed: int = 0, blink_rate: float = 60.0 / BLINK_MEAN_INTERVAL_S) -> np.ndarray:
     """(T, 52) float32 ARKit weights in [0, 1] for ``clip`` (see module doc).
 
-    ``seed`` draws the blinks (same seed, same blinks)."""
+    ``seed`` draws the blinks (same seed, same blinks); ``blink_rate`` is
+    their mean number per minute (0: no blinks; the *Blinks* dial)."""
     T = clip.num_frames
     out = np.zeros((T, len(ARKIT_NAMES)), np.float32)
     jaw = np.linalg.norm(np.asarray(clip.poses)[:, 66:69], axis=1)
@@ -104,7 +111,7 @@ def arkit_weights(clip: MotionClip, seed: int = 0) -> np.ndarray:
         out[:, _INDEX[f"eyeLookOut{side}"]] = np.clip(-inward / EYE_LOOK_FULL_RAD, 0, 1)
         out[:, _INDEX[f"eyeLookDown{side}"]] = np.clip(pitch / EYE_LOOK_FULL_RAD, 0, 1)
         out[:, _INDEX[f"eyeLookUp{side}"]] = np.clip(-pitch / EYE_LOOK_FULL_RAD, 0, 1)
-    blink = _blinks(T, clip.fps, seed)
+    blink = _blinks(T, clip.fps, seed, blink_rate)
     out[:, _INDEX["eyeBlinkLeft"]] = blink
     out[:, _INDEX["eyeBlinkRight"]] = blink
     return out
@@ -118,7 +125,8 @@ def _timecode(i: int, fps: float) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}:{f:02d}.000"
 
 
-def write_live_link_csv(path: str | os.PathLike, clip: MotionClip, fps: float = 60.0, seed: int = 0) -> int:
+def write_live_link_csv(path: str | os.PathLike, clip: MotionClip, fps: float = 60.0, seed: int = 0,
+                        blink_rate: float = 60.0 / BLINK_MEAN_INTERVAL_S) -> int:
     """Write a Live Link Face CSV: ``Timecode`` (``HH:MM:SS:FF.mmm``),
     ``BlendshapeCount`` (61), the 52 ARKit weights (PascalCase column names)
     and 9 head / eye rotations (radians: head = SMPL-X head joint, eyes =
@@ -136,7 +144,7 @@ def write_live_link_csv(path: str | os.PathLike, clip: MotionClip, fps: float = 
         raise ValueError(f"Live Link Face CSV runs at 30 or 60 fps, got {fps}")
     from scipy.spatial.transform import Rotation
     c = clip.resample(float(fps))
-    w = arkit_weights(c, seed)
+    w = arkit_weights(c, seed, blink_rate)
     rots = []
     for j in (15, 23, 24):
         ypr = Rotation.from_rotvec(np.asarray(c.poses, np.float64)[:, 3 * j:3 * j + 3]).as_euler("YXZ")

@@ -8,6 +8,7 @@ from bpy.props import BoolProperty, EnumProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from ..addon import bake, fbx_export, rig, take_adjust
+from ..model.adjust import Adjustments
 from ..model.motion import MotionClip, MotionFormatError
 
 
@@ -252,6 +253,12 @@ def _take_clip(context, op):
     return info, take, take_to_clip(info, take, f0, f1, bake.scene_fps(context.scene))
 
 
+def _blink_rate(take) -> float:
+    """Blinks per minute the take was adjusted to (Adjust Take's *Blinks* dial), else the default."""
+    adj = take_adjust.settings_of(take)
+    return float(adj.blink_rate) if adj is not None else Adjustments().blink_rate
+
+
 class COSPEECH_OT_bake_arkit(bpy.types.Operator):
     """Key the ARKit-named shape keys (jawOpen, eyeBlinkLeft, …) of the selected meshes from the active take"""
     bl_idname = "cospeech.bake_arkit"
@@ -278,7 +285,7 @@ class COSPEECH_OT_bake_arkit(bpy.types.Operator):
         for m in meshes:
             try:
                 res = arkit_bake.bake_arkit(m, clip, int(take["cospeech_frame_start"]), take.name,
-                                            int(take.get("cospeech_seed", 0)))
+                                            int(take.get("cospeech_seed", 0)), _blink_rate(take))
             except ValueError as exc:
                 self.report({"ERROR"}, str(exc))
                 return {"CANCELLED"}
@@ -305,7 +312,8 @@ class COSPEECH_OT_export_live_link(bpy.types.Operator, ExportHelper):
         _info, take, clip = got
         try:
             os.makedirs(os.path.dirname(os.path.abspath(self.filepath)), exist_ok=True)
-            n = write_live_link_csv(self.filepath, clip, float(self.fps), int(take.get("cospeech_seed", 0)))
+            n = write_live_link_csv(self.filepath, clip, float(self.fps), int(take.get("cospeech_seed", 0)),
+                                    _blink_rate(take))
         except OSError as exc:
             self.report({"ERROR"}, f"Cannot write {self.filepath}: {exc.strerror or exc}")
             return {"CANCELLED"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 import bpy
 
 from ..addon import bake, take_adjust
+from ..model.adjust import Adjustments
 from ..operators import generate_ops
 
 
@@ -73,14 +74,13 @@ def _draw(layout, context):
             box.prop(s, "adjust_preset")
             col = box.column(align=True)
             for p in ("adjust_mouth", "adjust_closure", "adjust_expression", "adjust_head", "adjust_gesture", "adjust_root",
-                      "adjust_smooth_face", "adjust_smooth_body"):
+                      "adjust_smooth_face", "adjust_smooth_body", "adjust_blink_rate"):
                 col.prop(s, p, slider=True)
             box.operator("cospeech.adjust_take", icon="CHECKMARK")
             done = take_adjust.settings_of(active)
             if done is not None and not done.is_identity():
                 box.label(text="Applied: " + ", ".join(f"{k} {v:g}" for k, v in done.to_dict().items()
-                                                        if v != (0.0 if k.startswith("smooth") or k == "closure"
-                                                                 else 100.0)))
+                                                        if v != Adjustments().to_dict()[k]))
 
     box = layout.box()
     box.label(text="Export", icon="EXPORT")

@@ -67,3 +67,22 @@ def test_live_link_export_reads_back(tmp_path):
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
     assert rows[0][19] == "JawOpen" and len(rows) - 1 == 240 and len(rows[1]) == 63
+
+
+def test_blinks_dial_reaches_live_link(tmp_path):
+    """Adjust Take's Blinks dial is recorded on the take and used by the Live Link export."""
+    scene, arm = new_scene()
+    strip = add_strip(scene, ARCTIC)
+    strip.frame_final_duration = strip.frame_final_duration      # the whole clip
+    run()
+    counts = {}
+    for rate in (0.0, 40.0):
+        scene.cospeech.adjust_blink_rate = rate
+        assert run("adjust_take") == {"FINISHED"}
+        path = tmp_path / f"blinks{int(rate)}.csv"
+        assert run("export_live_link", filepath=str(path), fps="30") == {"FINISHED"}
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+        col = rows[0].index("EyeBlinkLeft")
+        counts[rate] = max(float(r[col]) for r in rows[1:])
+    assert counts[0.0] == 0.0 and counts[40.0] > 0.5

@@ -49,6 +49,24 @@ def test_weights_jaw_and_blinks(clip):
     assert np.array_equal(b, arkit_weights(long, seed=1)[:, 0]) and not np.array_equal(b, arkit_weights(long, seed=2)[:, 0])
 
 
+def _blink_starts(b: np.ndarray) -> np.ndarray:
+    closed = b > 0.05
+    return np.flatnonzero(closed[1:] & ~closed[:-1]) + 1
+
+
+@pytest.mark.parametrize("rate", [0.0, 6.0, 15.0, 30.0, 40.0])
+def test_blink_rate_dial(rate):
+    """The Blinks dial: over 60 minutes the count per minute is within 12 % of
+    the dial (0: none).  (Intervals are gamma(2)-distributed, so 10 minutes
+    at 6/min vary by ~±10 % from seed to seed.)"""
+    T = 108000
+    long = MotionClip(np.zeros((T, 165), np.float32), np.zeros((T, 100), np.float32),
+                      np.zeros((T, 3), np.float32), 30.0)
+    b = arkit_weights(long, seed=4, blink_rate=rate)[:, ARKIT_NAMES.index("eyeBlinkRight")]
+    n = len(_blink_starts(b)) / 60.0
+    assert abs(n - rate) <= 0.12 * rate + 1e-9, (rate, n)
+
+
 @pytest.mark.parametrize("fps", [30, 60])
 def test_live_link_csv_reads_back(tmp_path, clip, fps):
     path = tmp_path / "take.csv"

@@ -102,7 +102,7 @@ def scene_with_speech(audio: Path, fps: int = 30, character: Path | None = None,
     return scene, arm
 
 
-DIALS = ("mouth", "closure", "expression", "head", "gesture", "root", "smooth_face", "smooth_body")
+DIALS = ("mouth", "closure", "expression", "head", "gesture", "root", "smooth_face", "smooth_body", "blink_rate")
 
 
 def generate_one(audio: Path, out_dir: Path, args) -> dict:
@@ -212,6 +212,7 @@ def main(argv=None) -> int:
                    help="artist-dial preset applied to the take (README: Adjust Take)")
     for d in DIALS:
         unit = ("σ frames at 30 fps" if d.startswith("smooth") else "percent, 0 = as generated" if d == "closure"
+                else "blinks per minute of the ARKit face, default 15" if d == "blink_rate"
                 else "percent, 100 = as generated")
         p.add_argument(f"--{d.replace('_', '-')}", dest=d, type=float, default=None, help=f"dial: {d} ({unit})")
     args = p.parse_args(argv)
