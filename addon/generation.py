@@ -183,6 +183,24 @@ class Job:
                                 known_mask=self.known_mask, progress=progress)
             self.results.append((seed, clip))
 
+    def _redial(self, context, action, clip: MotionClip) -> None:
+        """Regenerated take of an adjusted take: its raw output is the base
+        take's raw output with the new frames in, and the base take's dials are
+        applied to the regenerated frames only (keys elsewhere stay as they were)."""
+        adj = take_adjust.settings_of(self.base_take)
+        base_raw = take_adjust.load_raw(self.base_take)
+        if adj is None or adj.is_identity() or base_raw is None or action.get("cospeech_sampled"):
+            return
+        n = min(base_raw.num_frames, clip.num_frames)
+        new = ~np.asarray(self.known_mask[:n], bool)                 # True: regenerated frame
+        pick = lambda a, b: np.where(new[:, None], a[:n], b[:n])    # noqa: E731
+        raw = MotionClip(pick(clip.poses, base_raw.poses), pick(clip.expressions, base_raw.expressions),
+                         pick(clip.trans, base_raw.trans), clip.fps)
+        take_adjust.store_raw(action, raw)
+        # the copy keeps the user's selected (locked) keys; every channel was re-spliced, so "edited" is moot
+        take_adjust.adjust_take(self.rig_info, action, adj, context.scene, lock_selected=True,
+                                overwrite_edited=True, only=self.regen_frames)
+
     # ------------------------------------------------------------ main side
     def apply(self, context) -> list:
         """Bake results as new takes; returns the take actions (main thread only).
@@ -226,6 +244,8 @@ class Job:
                 _bake_character_face(self.rig_info, action, clip, context.scene, self.span, face_seed)
             if not action.get("cospeech_sampled"):   # long (sampled) takes: the dials read their keys
                 take_adjust.store_raw(action, clip)      # the artist dials re-bake from it
+            if self.base_take is not None:
+                self._redial(context, action, clip)
             for a in [action] + bake.key_actions_of(action):
                 take_adjust.fingerprint(a)
             takes.append(action)
@@ -470,7 +490,12 @@ def prepare_regenerate(context) -> Job:
             "nothing would change. Deselect the keys (Alt+A in the Graph Editor) or switch off "
             "Keep Selected Keys.")
     wave = read_span_audio(span)
-    known = take_to_clip(info, take, t_start, t_end, fps)
+    adjusted = take_adjust.settings_of(take)
+    raw = take_adjust.load_raw(take) if adjusted is not None and not adjusted.is_identity() else None
+    # an adjusted take in-paints from its raw output (the dials go on afterwards, see Job._apply),
+    # so the new frames continue the model's own motion and the dials are never applied twice
+    known = (raw.resample(fps) if raw is not None and info.kind != "retarget"
+             else take_to_clip(info, take, t_start, t_end, fps))
     # mask at 30 fps: keep frames whose time is outside [a, b] or on a locked frame
     T = _features_module().num_frames(len(wave), SAMPLE_RATE, MODEL_FPS)
     frame_of = t_start + np.arange(T) / MODEL_FPS * fps          # scene frame (float) of model frame

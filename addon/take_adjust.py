@@ -82,7 +82,7 @@ def edited_channels(action) -> set[str]:
 
 
 def adjust_take(info, take, adj: Adjustments, scene, lock_selected: bool = True,
-                overwrite_edited: bool = False) -> dict:
+                overwrite_edited: bool = False, only: tuple[int, int] | None = None) -> dict:
     """Re-bake take ``take`` of rig ``info`` from its raw output with dials ``adj``.
 
     Args:
@@ -91,6 +91,8 @@ def adjust_take(info, take, adj: Adjustments, scene, lock_selected: bool = True,
         adj: dial values (clamped).
         lock_selected: frames with a selected key keep their values.
         overwrite_edited: also overwrite channels the user edited by hand.
+        only: ``(a, b)`` scene frames: write only these (Regenerate Range
+            dials its new frames; the rest keep their keys).
     Returns:
         dict: ``source`` ("raw output" or "keys"), ``written`` (f-curves
         written), ``skipped_edited`` (sorted data paths left alone),
@@ -117,6 +119,9 @@ def adjust_take(info, take, adj: Adjustments, scene, lock_selected: bool = True,
     keep = np.zeros(T, bool)
     for f in locked:
         keep[f - f0] = True
+    if only is not None:
+        keep[:max(0, only[0] - f0)] = True
+        keep[max(0, only[1] - f0 + 1):] = True
     actions = [(take, {k: v for k, _bone, v in bake.armature_channels(info, new)})]
     faces = bake.key_actions_of(take)
     for kact in faces:

@@ -142,3 +142,35 @@ def test_presets_set_the_dials():
     assert take_adjust.settings_of(take).mouth == 160.0
     scene.cospeech.adjust_preset = "NATURAL"
     assert scene.cospeech.adjust_mouth == 100.0
+
+
+def test_regenerating_an_adjusted_take_does_not_compound_the_dials():
+    """Adjust (gestures 180 %) → Regenerate Range → Adjust again with the same
+    dials: keys barely move (only the take's mean pose shifts), where applying
+    the dials on top of dialed keys would scale the gestures by 1.8 again."""
+    scene, arm, take = generated()
+    raw_keys = keys(take)
+    dials(scene, gesture=180)
+    assert run("adjust_take") == {"FINISHED"}
+    dialed = keys(take)
+    arm_paths = [k for k in dialed if "left_elbow" in k[0] or "right_shoulder" in k[0]]
+    effect = max(np.abs(dialed[k][:, 1] - raw_keys[k][:, 1]).max() for k in arm_paths)
+    assert effect > 0.01
+
+    t0, t1 = int(take["cospeech_frame_start"]), int(take["cospeech_frame_end"])
+    s = scene.cospeech
+    s.regen_start, s.regen_end, s.seed = t0 + 20, t0 + 50, 4
+    assert run("regenerate_range") == {"FINISHED"}
+    new = arm.animation_data.action
+    before = keys(new)
+    frames = before[arm_paths[0]][:, 0]
+    outside = (frames < t0 + 20) | (frames > t0 + 50)
+    for k in arm_paths:                                 # the splice keeps every key outside the range
+        np.testing.assert_array_equal(before[k][outside], dialed[k][outside])
+    assert take_adjust.settings_of(new).gesture == 180
+
+    dials(scene, gesture=180)
+    assert run("adjust_take") == {"FINISHED"}
+    after = keys(new)
+    change = max(np.abs(after[k][:, 1] - before[k][:, 1]).max() for k in arm_paths)
+    assert change < 0.25 * effect, f"re-applying the same dials moved keys by {change:.4f} (dial effect {effect:.4f})"
