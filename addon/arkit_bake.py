@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model.arkit import ARKIT_NAMES, arkit_weights, canonical
+from ..model.arkit import ARKIT_NAMES, BLINKS_PER_MINUTE, arkit_weights, canonical
 from . import bake, compat
 
 
@@ -24,10 +24,11 @@ def arkit_keys(mesh) -> dict[str, str]:
     return out
 
 
-def bake_arkit(mesh, clip, frame_start: int, take_name: str, seed: int = 0, blink_rate: float | None = None) -> dict:
+def bake_arkit(mesh, clip, frame_start: int, take_name: str, seed: int = 0,
+               blink_rate: float = BLINKS_PER_MINUTE) -> dict:
     """Key the ARKit-named shape keys of ``mesh`` from ``clip`` (at the scene rate).
 
-    ``blink_rate``: blinks per minute (None: the default 15).
+    ``blink_rate``: blinks per minute (the *Blinks* dial).
 
     Returns:
         dict: ``action`` (the new shape-key action), ``driven`` and
@@ -41,7 +42,7 @@ def bake_arkit(mesh, clip, frame_start: int, take_name: str, seed: int = 0, blin
     key = mesh.data.shape_keys
     if not (mesh.is_editable and key.is_editable):
         raise ValueError(f"Mesh '{mesh.name}' is linked: make it local to bake its face")
-    w = arkit_weights(clip, seed) if blink_rate is None else arkit_weights(clip, seed, blink_rate)
+    w = arkit_weights(clip, seed, blink_rate)
     frames = (frame_start + np.arange(clip.num_frames)).astype(np.float32)
     action, slot, bag = compat.new_action(f"{take_name} (ARKit {mesh.name})", "KEY", key.name)
     for a, kname in sorted(targets.items()):

@@ -271,19 +271,13 @@ def _remove_new_ids(before: dict) -> None:
             coll.remove(coll[name])
 
 
-def bound_meshes(armature) -> list:
-    """Meshes deformed by ``armature`` (parented to it or with an Armature modifier on it)."""
-    return [ob for ob in bpy.data.objects if ob.type == "MESH" and (
-        ob.parent == armature or any(m.type == "ARMATURE" and m.object == armature for m in ob.modifiers))]
-
-
 def _bake_character_face(info: rig.RigInfo, action, clip: MotionClip, scene, span, seed: int) -> None:
     """A retargeted character's face: its meshes with ARKit-named shape keys
     get the take's ARKit weights (:mod:`addon.arkit_bake`), one shape-key
     action each; recorded on the take as ``cospeech_arkit`` ("mesh: driven/52")."""
     from . import arkit_bake
     done = []
-    for mesh in bound_meshes(info.armature):
+    for mesh in rig.bound_meshes(info.armature):
         if not arkit_bake.arkit_keys(mesh) or not mesh.is_editable:
             continue
         res = arkit_bake.bake_arkit(mesh, bake.scene_clip(clip, scene, span.num_frames), span.frame_start,

@@ -84,14 +84,16 @@ def exp_key_name(k: int) -> str:
 
 
 # ----------------------------------------------------------------- detection
+def bound_meshes(armature) -> list:
+    """Meshes deformed by ``armature`` (parented to it or with an Armature modifier on it)."""
+    return [ob for ob in bpy.data.objects if ob.type == "MESH" and (
+        ob.parent == armature or any(m.type == "ARMATURE" and m.object == armature for m in ob.modifiers))]
+
+
 def _expression_meshes(armature) -> list[tuple[object, int]]:
     out = []
-    for ob in bpy.data.objects:
-        if ob.type != "MESH" or ob.data.shape_keys is None:
-            continue
-        bound = ob.parent == armature or any(
-            m.type == "ARMATURE" and m.object == armature for m in ob.modifiers)
-        if not bound:
+    for ob in bound_meshes(armature):
+        if ob.data.shape_keys is None:
             continue
         blocks = ob.data.shape_keys.key_blocks
         n = 0

@@ -37,6 +37,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.spatial.transform import Rotation
 
+from .arkit import BLINKS_PER_MINUTE
 from .motion import MotionClip
 
 MOUTH = (22,)
@@ -65,7 +66,7 @@ class Adjustments:
     closure: float = 0.0
     #: blinks per minute of the take's ARKit output (eyeBlink*; 0-40); the
     #: SMPL-X/FLAME motion has no blink channel, so :func:`adjust` ignores it.
-    blink_rate: float = 15.0
+    blink_rate: float = BLINKS_PER_MINUTE
 
     def is_identity(self) -> bool:
         return self == Adjustments()

@@ -55,6 +55,8 @@ LIVE_LINK_ROTATIONS = ("HeadYaw", "HeadPitch", "HeadRoll", "LeftEyeYaw", "LeftEy
 JAW_OPEN_FULL_RAD = 0.1
 EYE_LOOK_FULL_RAD = np.radians(30.0)
 BLINK_MEAN_INTERVAL_S = 4.0
+#: Default blinks per minute (the *Blinks* dial's default).
+BLINKS_PER_MINUTE = 60.0 / BLINK_MEAN_INTERVAL_S
 _INDEX = {n: i for i, n in enumerate(ARKIT_NAMES)}
 _CANON = {re.sub(r"[^a-z]", "", n.lower()): n for n in ARKIT_NAMES}
 
@@ -74,7 +76,7 @@ def canonical(name: str) -> str | None:
     return None
 
 
-def _blinks(T: int, fps: float, seed: int, rate: float = 60.0 / BLINK_MEAN_INTERVAL_S) -> np.ndarray:
+def _blinks(T: int, fps: float, seed: int, rate: float = BLINKS_PER_MINUTE) -> np.ndarray:
     """(T,) blink weights; ``rate`` blinks per minute on average (0: none)."""
     w = np.zeros(T)
     if rate <= 0:
@@ -94,7 +96,7 @@ def _blinks(T: int, fps: float, seed: int, rate: float = 60.0 / BLINK_MEAN_INTER
     return w
 
 
-def arkit_weights(clip: MotionClip, seed: int = 0, blink_rate: float = 60.0 / BLINK_MEAN_INTERVAL_S) -> np.ndarray:
+def arkit_weights(clip: MotionClip, seed: int = 0, blink_rate: float = BLINKS_PER_MINUTE) -> np.ndarray:
     """(T, 52) float32 ARKit weights in [0, 1] for ``clip`` (see module doc).
 
     ``seed`` draws the blinks (same seed, same blinks); ``blink_rate`` is
@@ -126,7 +128,7 @@ def _timecode(i: int, fps: float) -> str:
 
 
 def write_live_link_csv(path: str | os.PathLike, clip: MotionClip, fps: float = 60.0, seed: int = 0,
-                        blink_rate: float = 60.0 / BLINK_MEAN_INTERVAL_S) -> int:
+                        blink_rate: float = BLINKS_PER_MINUTE) -> int:
     """Write a Live Link Face CSV: ``Timecode`` (``HH:MM:SS:FF.mmm``),
     ``BlendshapeCount`` (61), the 52 ARKit weights (PascalCase column names)
     and 9 head / eye rotations (radians: head = SMPL-X head joint, eyes =
