@@ -1,53 +1,137 @@
-"""Bake a take's ARKit weights (``model/arkit.py``) onto any mesh whose shape
-keys follow ARKit naming (Ready Player Me, VRoid "perfect sync", MetaHuman
-proxies, iPhone-captured rigs …), matched through ``model.arkit.canonical``.
+"""Bake a take's face onto any mesh whose shape keys follow ARKit naming
+(Ready Player Me, VRoid "perfect sync", MetaHuman proxies, ICT-FaceKit,
+iPhone-captured rigs …) or carry Oculus visemes (``viseme_aa``, VRChat's
+``vrc.v_aa`` …).  Names are matched through :func:`model.arkit.canonical`
+and :func:`model.arkit.canonical_viseme`; the weights come from
+:func:`model.arkit.arkit_weights` and :func:`model.arkit.viseme_weights`.
 
 Each bake is a new shape-key action (fake user, ``cospeech_arkit_of`` = the
 take), so the mesh's earlier animation survives and one undo reverts it.
+Keys driven by a driver are left alone (and reported); f-curves of the
+mesh's current action on keys this bake does not drive (the user's own
+keys) are copied into the new action, so they keep playing.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
-from ..model.arkit import ARKIT_NAMES, BLINKS_PER_MINUTE, arkit_weights, canonical
+from ..model.arkit import (ARKIT_NAMES, BLINKS_PER_MINUTE, VISEME_NAMES, VISEME_TABLE, arkit_weights, canonical,
+                           canonical_viseme, viseme_weights)
 from . import bake, compat
 
 
-def arkit_keys(mesh) -> dict[str, str]:
-    """``{ARKit name: shape key name}`` of ``mesh`` (first match wins)."""
+def _path(key_name: str) -> str:
+    return f'key_blocks["{key_name}"].value'
+
+
+def _driven_by_driver(key) -> set[str]:
+    ad = key.animation_data
+    return {d.data_path for d in ad.drivers} if ad is not None else set()
+
+
+def face_keys(mesh) -> dict[str, tuple[str, str]]:
+    """``{shape key name: ("arkit", ARKit name) | ("viseme", viseme name)}`` of
+    ``mesh``; keys with a driver are left out.  Several keys may stand for one
+    ARKit shape (ICT's ``browInnerUp_L`` and ``browInnerUp_R``)."""
     key = mesh.data.shape_keys if mesh.type == "MESH" and mesh.data is not None else None
-    out: dict[str, str] = {}
-    for kb in (key.key_blocks if key is not None else []):
+    if key is None:
+        return {}
+    drivers = _driven_by_driver(key)
+    out: dict[str, tuple[str, str]] = {}
+    for kb in key.key_blocks[1:]:          # never the basis
+        if _path(kb.name) in drivers:
+            continue
         a = canonical(kb.name)
-        if a is not None and a not in out:
-            out[a] = kb.name
+        if a is not None:
+            out[kb.name] = ("arkit", a)
+            continue
+        v = canonical_viseme(kb.name)
+        if v is not None and os.path.exists(VISEME_TABLE):
+            out[kb.name] = ("viseme", v)
     return out
 
 
-def bake_arkit(mesh, clip, frame_start: int, take_name: str, seed: int = 0,
-               blink_rate: float = BLINKS_PER_MINUTE) -> dict:
-    """Key the ARKit-named shape keys of ``mesh`` from ``clip`` (at the scene rate).
+def face_values(targets: dict[str, tuple[str, str]], clip, seed: int = 0,
+                blink_rate: float = BLINKS_PER_MINUTE) -> dict[str, np.ndarray]:
+    """``{shape key name: (T,) float32 weights}`` for ``targets`` (:func:`face_keys`) from ``clip``."""
+    w = arkit_weights(clip, seed, blink_rate)
+    vis = viseme_weights(w) if any(kind == "viseme" for kind, _ in targets.values()) else None
+    return {k: (w[:, ARKIT_NAMES.index(n)] if kind == "arkit" else vis[:, VISEME_NAMES.index(n)])
+            for k, (kind, n) in targets.items()}
 
-    ``blink_rate``: blinks per minute (the *Blinks* dial).
+
+def _copy_fcurve(bag, fc) -> None:
+    n = len(fc.keyframe_points)
+    new = bag.fcurves.new(fc.data_path, index=fc.array_index)
+    new.keyframe_points.add(n)
+    for prop, width, dtype in (("co", 2, np.float32), ("handle_left", 2, np.float32),
+                               ("handle_right", 2, np.float32), ("interpolation", 1, np.int32),
+                               ("handle_left_type", 1, np.int32), ("handle_right_type", 1, np.int32)):
+        buf = np.empty(n * width, dtype)
+        fc.keyframe_points.foreach_get(prop, buf)
+        new.keyframe_points.foreach_set(prop, buf)
+    new.update()
+
+
+def bake_arkit(mesh, clip, frame_start: int, take_name: str, seed: int = 0,
+               blink_rate: float = BLINKS_PER_MINUTE, sampled: bool = False) -> dict:
+    """Key the ARKit- and viseme-named shape keys of ``mesh`` from ``clip`` (at the scene rate).
+
+    ``blink_rate``: blinks per minute (the *Blinks* dial); ``sampled``:
+    store f-curve samples instead of keyframes (long takes, as the body's).
 
     Returns:
-        dict: ``action`` (the new shape-key action), ``driven`` and
-        ``missing`` (sorted ARKit names with / without a key on the mesh).
+        dict: ``action`` (the new shape-key action); ``driven`` (sorted ARKit
+        names keyed); ``visemes`` (sorted viseme names keyed); ``missing``
+        (ARKit names without a key, empty when the mesh has visemes only);
+        ``drivers`` (keys with a driver, left alone); ``kept`` (the user's
+        f-curves carried over).
     Raises:
-        ValueError: the mesh has no ARKit-named shape key, or is not editable.
+        ValueError: the mesh has no ARKit- or viseme-named shape key, or is linked.
     """
-    targets = arkit_keys(mesh)
+    targets = face_keys(mesh)
     if not targets:
-        raise ValueError(f"Mesh '{mesh.name}' has no shape keys with ARKit names (jawOpen, eyeBlinkLeft, …)")
+        raise ValueError(f"Mesh '{mesh.name}' has no shape keys with ARKit names (jawOpen, eyeBlinkLeft, …) "
+                         "or Oculus viseme names (viseme_aa, …)")
     key = mesh.data.shape_keys
     if not (mesh.is_editable and key.is_editable):
         raise ValueError(f"Mesh '{mesh.name}' is linked: make it local to bake its face")
-    w = arkit_weights(clip, seed, blink_rate)
+    values = face_values(targets, clip, seed, blink_rate)
     frames = (frame_start + np.arange(clip.num_frames)).astype(np.float32)
+    prev = key.animation_data.action if key.animation_data is not None else None
     action, slot, bag = compat.new_action(f"{take_name} (ARKit {mesh.name})", "KEY", key.name)
-    for a, kname in sorted(targets.items()):
-        bake.write_fcurve(bag, f'key_blocks["{kname}"].value', 0, frames, w[:, ARKIT_NAMES.index(a)])
+    for kname in sorted(values):
+        bake.write_fcurve(bag, _path(kname), 0, frames, values[kname], sampled=sampled)
+    kept = []
+    if prev is not None:
+        written = {_path(k) for k in values}
+        for fc in compat.action_fcurves(prev):
+            if fc.data_path not in written:
+                _copy_fcurve(bag, fc)
+                kept.append(fc.data_path)
+        prev.use_fake_user = True
     action.use_fake_user = True
     action["cospeech_arkit_of"] = take_name
     compat.assign_action(key, action, slot)
-    return {"action": action, "driven": sorted(targets), "missing": sorted(set(ARKIT_NAMES) - set(targets))}
+    arkit = sorted({n for kind, n in targets.values() if kind == "arkit"})
+    return {"action": action, "driven": arkit,
+            "visemes": sorted({n for kind, n in targets.values() if kind == "viseme"}),
+            "missing": sorted(set(ARKIT_NAMES) - set(arkit)) if arkit else [],
+            "drivers": sorted(_driven_by_driver(key)), "kept": kept}
+
+
+def summary(mesh_name: str, res: dict) -> str:
+    """One line for the report and the take's record."""
+    parts = []
+    if res["driven"]:
+        parts.append(f"{len(res['driven'])}/52 ARKit keys")
+    if res["visemes"]:
+        parts.append(f"{len(res['visemes'])}/15 visemes")
+    line = f"{mesh_name}: " + ", ".join(parts)
+    if res["driven"] and res["missing"]:
+        line += f" (missing {', '.join(res['missing'][:8])}{' …' if len(res['missing']) > 8 else ''})"
+    if res["drivers"]:
+        line += f"; {len(res['drivers'])} keys with drivers left alone"
+    return line

@@ -238,10 +238,11 @@ class Job:
             else:
                 action = _regenerated_take(self, clip, seed, context.scene)
             _record_source(action, self, seed)
-            if self.rig_info.kind == "retarget" and "face" in self.parts:
+            if "face" in self.parts:
                 # regenerated takes keep the base take's blink timing (seeded) outside the range
                 face_seed = seed if self.base_take is None else int(self.base_take.get("cospeech_seed", seed))
                 _bake_character_face(self.rig_info, action, clip, context.scene, self.span, face_seed)
+                action["cospeech_face_seed"] = face_seed
             if not action.get("cospeech_sampled"):   # long (sampled) takes: the dials read their keys
                 take_adjust.store_raw(action, clip)      # the artist dials re-bake from it
             if self.base_take is not None:
@@ -272,17 +273,18 @@ def _remove_new_ids(before: dict) -> None:
 
 
 def _bake_character_face(info: rig.RigInfo, action, clip: MotionClip, scene, span, seed: int) -> None:
-    """A retargeted character's face: its meshes with ARKit-named shape keys
-    get the take's ARKit weights (:mod:`addon.arkit_bake`), one shape-key
-    action each; recorded on the take as ``cospeech_arkit`` ("mesh: driven/52")."""
+    """The rig's visible faces: its meshes with ARKit- or viseme-named shape
+    keys (the default rig's ICT head, a character's face) get the take's
+    weights (:mod:`addon.arkit_bake`), one shape-key action each; recorded
+    on the take as ``cospeech_arkit`` (:func:`addon.arkit_bake.summary`)."""
     from . import arkit_bake
     done = []
     for mesh in rig.bound_meshes(info.armature):
-        if not arkit_bake.arkit_keys(mesh) or not mesh.is_editable:
+        if not arkit_bake.face_keys(mesh) or not mesh.is_editable:
             continue
         res = arkit_bake.bake_arkit(mesh, bake.scene_clip(clip, scene, span.num_frames), span.frame_start,
-                                    action.name, seed)
-        done.append(f"{mesh.name}: {len(res['driven'])}/52 ARKit keys")
+                                    action.name, seed, sampled=bool(action.get("cospeech_sampled")))
+        done.append(arkit_bake.summary(mesh.name, res))
     if done:
         action["cospeech_arkit"] = "; ".join(done)
 

@@ -18,6 +18,7 @@ import bpy
 import numpy as np
 
 from ..model import skeleton as sk
+from . import face_head
 
 ROOT_BONE = "root"
 EXP_PREFIX = "Exp"
@@ -338,8 +339,13 @@ def build_default_rig(name: str = "CoSpeech_SMPLX", collection=None):
     weights go to the wrists.  100 ``Exp###`` keys carry placeholder deltas
     (see :func:`_wooden_exp_placeholder`).
 
+    When the ICT-FaceKit asset is built (:mod:`addon.face_head`), the
+    mannequin's ``head`` part (head and neck polygons) are
+    left out and the ICT head with its 53 ARKit-style keys takes their
+    place, as a second mesh ``<name>_head`` (``arm["cospeech_face_mesh"]``).
+
     Returns:
-        (armature object, mesh object).
+        (armature object, body mesh object).
     Raises:
         FileNotFoundError: mannequin-x is not installed.
     """
@@ -351,6 +357,9 @@ def build_default_rig(name: str = "CoSpeech_SMPLX", collection=None):
         sj = np.asarray(w["skin_joint_indices"], np.int64)
         sw = np.asarray(w["skin_weights"], np.float64)
         src_joints = np.asarray(w["skin_source_joint_positions"], np.float64)
+        w_parts = {"names": [str(n) for n in w["skin_part_names"]],
+                   "face_starts": np.asarray(w["skin_part_face_starts"]),
+                   "face_counts": np.asarray(w["skin_part_face_counts"])}
     to_smplx = np.array([sk.mannequin_to_smplx_index(i) for i in range(len(src_joints))])
     shift = rest[to_smplx] - src_joints                      # (54, 3)
     wsum = sw.sum(1, keepdims=True)
@@ -363,9 +372,17 @@ def build_default_rig(name: str = "CoSpeech_SMPLX", collection=None):
         joint_weights[sk.JOINT_NAMES[j]] = (v, np.round(wj[v], 4))
     head_w = np.where(smplx_idx == sk.HEAD, sw, 0.0).sum(1)
     head_vertices = np.nonzero(head_w > 0.99)[0]
+    with_face = face_head.available()
+    if with_face:
+        part = list(w_parts["names"]).index("head")
+        start, count = w_parts["face_starts"][part], w_parts["face_counts"][part]
+        faces = np.delete(faces, np.arange(start, start + count), axis=0)
     mesh = build_skinned_mesh(name + "_mesh", arm, verts, faces, joint_weights,
                               _wooden_exp_placeholder(head_vertices, len(verts)), 100, collection)
     arm["cospeech_rig"] = "default"
+    if with_face:
+        head = face_head.build_head(name + "_head", arm, rest, collection)
+        arm["cospeech_face_mesh"] = head.name
     return arm, mesh
 
 

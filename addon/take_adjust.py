@@ -128,6 +128,7 @@ def adjust_take(info, take, adj: Adjustments, scene, lock_selected: bool = True,
         for mesh, n_exp in info.expression_meshes:
             if len(kact.slots) and kact.slots[0].name_display == mesh.data.shape_keys.name:
                 actions.append((kact, {k: v for k, (_n, v) in bake.face_channels(new, n_exp).items()}))
+    actions += _face_actions(take, new, adj)
     written, skipped = 0, set()
     for action, values in actions:
         edited = set() if overwrite_edited else edited_channels(action)
@@ -150,6 +151,29 @@ def adjust_take(info, take, adj: Adjustments, scene, lock_selected: bool = True,
         fingerprint(action)
     take[SETTINGS] = json.dumps(adj.to_dict())
     return {"source": source, "written": written, "skipped_edited": sorted(skipped), "locked": len(locked)}
+
+
+def face_seed(take) -> int:
+    """Seed of the take's procedural face (blinks): a regenerated take keeps its base take's."""
+    return int(take.get("cospeech_face_seed", take.get("cospeech_seed", 0)))
+
+
+def _face_actions(take, clip: MotionClip, adj: Adjustments) -> list:
+    """``[(ARKit face action of take, {(data path, 0): values})]`` from the adjusted
+    ``clip`` (scene rate), so the Mouth and Blinks dials reach ARKit / viseme faces."""
+    import bpy
+    from . import arkit_bake
+    out = []
+    for kact in bpy.data.actions:
+        if kact.get("cospeech_arkit_of") != take.name or not len(kact.slots):
+            continue
+        key = bpy.data.shape_keys.get(kact.slots[0].name_display)
+        mesh = next((o for o in bpy.data.objects if o.type == "MESH" and o.data.shape_keys == key), None)
+        if key is None or mesh is None:
+            continue
+        values = arkit_bake.face_values(arkit_bake.face_keys(mesh), clip, face_seed(take), adj.blink_rate)
+        out.append((kact, {(f'key_blocks["{k}"].value', 0): v for k, v in values.items()}))
+    return out
 
 
 def settings_of(take) -> Adjustments | None:

@@ -21,7 +21,28 @@ no ARKit output head yet):
   blink rate 17/min at rest and 26/min in conversation, 4.5/min reading
   (Bentivoglio et al., Mov Disord 12(6), 1997); blink duration ~100-400 ms
   (Caffier et al., Eur J Appl Physiol 89, 2003).
+* Lip closure ``mouthPressLeft/Right`` (0.5 c), ``mouthRollLower/Upper``
+  (0.3 c) and ``mouthClose`` (c · jawOpen, so the lips meet whatever the
+  jaw does): c = clip(1 − jaw / :data:`CLOSURE_JAW_RAD`, 0, 1) × speaking,
+  where speaking = clip(std of the jaw over ±0.25 s / 0.01 rad, 0, 1) —
+  a near-closed jaw amid jaw motion is a closure (P B M …); a still,
+  closed mouth in silence stays relaxed.  Our choice of numbers.
+* Brows ``browInnerUp``, ``browOuterUpLeft/Right``: raised while the head
+  tilts up relative to its 2 s running mean (SMPL-X neck + head pitch),
+  full at :data:`BROW_FULL_RAD`; eyebrow raises co-occur with head
+  movement and pitch accents in speech (Cavé et al., "About the
+  relationship between eyebrow movements and F0 variations", ICSLP 1996;
+  Granström & House, "Audiovisual representation of prosody in expressive
+  speech communication", Speech Communication 46, 2005).  A heuristic, not
+  learned.
 * All other shapes are 0 (no FLAME → ARKit mapping yet).
+
+Oculus visemes (:func:`viseme_weights`): each frame's ARKit mouth and jaw
+weights are explained as a non-negative mix of the 15 visemes' ARKit mixes
+(non-negative least squares, ``scipy.optimize.nnls``) from the table in
+``model/assets/oculus_visemes.json`` (TalkingHead, Mika Suominen, MIT;
+built from ``../shared/data`` by ``tools/build_face_assets.py``);
+``viseme_sil`` takes what the others leave below 1.
 
 Names follow ARKit (``ARFaceAnchor.BlendShapeLocation``, camelCase) in the
 order of Live Link Face's CSV columns.  :func:`canonical` matches the name
@@ -53,6 +74,14 @@ ARKIT_NAMES: tuple[str, ...] = (
 LIVE_LINK_ROTATIONS = ("HeadYaw", "HeadPitch", "HeadRoll", "LeftEyeYaw", "LeftEyePitch", "LeftEyeRoll",
                        "RightEyeYaw", "RightEyePitch", "RightEyeRoll")
 JAW_OPEN_FULL_RAD = 0.1
+#: Jaw opening (rad) under which a speaking mouth counts as closing (~1.1°).
+CLOSURE_JAW_RAD = 0.02
+#: Head pitch above its running mean (rad) at which the brows are fully up (~4.6°).
+BROW_FULL_RAD = 0.08
+VISEME_NAMES: tuple[str, ...] = ("viseme_sil", "viseme_PP", "viseme_FF", "viseme_TH", "viseme_DD", "viseme_kk",
+                                 "viseme_CH", "viseme_SS", "viseme_nn", "viseme_RR", "viseme_aa", "viseme_E",
+                                 "viseme_I", "viseme_O", "viseme_U")
+VISEME_TABLE = os.path.join(os.path.dirname(__file__), "assets", "oculus_visemes.json")
 EYE_LOOK_FULL_RAD = np.radians(30.0)
 BLINK_MEAN_INTERVAL_S = 4.0
 #: Default blinks per minute (the *Blinks* dial's default).
@@ -71,8 +100,26 @@ def canonical(name: str) -> str | None:
     if k in _CANON:
         return _CANON[k]
     for short, side in (("l", "left"), ("r", "right")):
-        if k.endswith(short) and k[:-1] + side in _CANON:
-            return _CANON[k[:-1] + side]
+        for stem in (k[:-len(side)] if k.endswith(side) else None, k[:-1] if k.endswith(short) else None):
+            if stem is None:
+                continue
+            if stem + side in _CANON:
+                return _CANON[stem + side]
+            if stem in _CANON:       # one ARKit shape split per side (ICT's browInnerUp_L, cheekPuff_R)
+                return _CANON[stem]
+    return None
+
+
+_VCANON = {n[len("viseme_"):].lower(): n for n in VISEME_NAMES}
+
+
+def canonical_viseme(name: str) -> str | None:
+    """The Oculus viseme a shape-key name stands for, or None: ``viseme_aa``
+    (Ready Player Me), ``vrc.v_aa`` (VRChat), ``Viseme_PP`` … (case-insensitive)."""
+    k = name.lower()
+    for prefix in ("viseme_", "vrc.v_", "v_"):
+        if k.startswith(prefix) and k[len(prefix):] in _VCANON:
+            return _VCANON[k[len(prefix):]]
     return None
 
 
@@ -116,7 +163,69 @@ def arkit_weights(clip: MotionClip, seed: int = 0, blink_rate: float = BLINKS_PE
     blink = _blinks(T, clip.fps, seed, blink_rate)
     out[:, _INDEX["eyeBlinkLeft"]] = blink
     out[:, _INDEX["eyeBlinkRight"]] = blink
+    c = closure(jaw, clip.fps)
+    out[:, _INDEX["mouthClose"]] = c * out[:, _INDEX["jawOpen"]]
+    for name, gain in (("mouthPressLeft", 0.5), ("mouthPressRight", 0.5),
+                       ("mouthRollLower", 0.3), ("mouthRollUpper", 0.3)):
+        out[:, _INDEX[name]] = gain * c
+    brow = _brows(np.asarray(clip.poses, np.float64), clip.fps)
+    for name in ("browInnerUp", "browOuterUpLeft", "browOuterUpRight"):
+        out[:, _INDEX[name]] = brow
     return out
+
+
+def closure(jaw: np.ndarray, fps: float) -> np.ndarray:
+    """(T,) lip closure in [0, 1] from the jaw opening ``jaw`` (T,) radians (module doc)."""
+    from scipy.ndimage import uniform_filter1d
+    win = max(1, int(round(0.5 * fps)))
+    mean = uniform_filter1d(jaw, win, mode="nearest")
+    std = np.sqrt(np.maximum(uniform_filter1d(jaw ** 2, win, mode="nearest") - mean ** 2, 0.0))
+    speaking = np.clip(std / 0.01, 0.0, 1.0)
+    return np.clip(1.0 - jaw / CLOSURE_JAW_RAD, 0.0, 1.0) * speaking
+
+
+def _brows(poses: np.ndarray, fps: float) -> np.ndarray:
+    """(T,) brow raise in [0, 1] from the head's pitch above its 2 s running mean."""
+    from scipy.ndimage import uniform_filter1d
+    pitch = poses[:, 3 * 12] + poses[:, 3 * 15]       # neck + head rotation about x (+: nod down)
+    up = uniform_filter1d(pitch, max(1, int(round(2.0 * fps))), mode="nearest") - pitch
+    return np.clip(up / BROW_FULL_RAD, 0.0, 1.0)
+
+
+def load_viseme_table(path: str | os.PathLike = VISEME_TABLE) -> np.ndarray:
+    """(15, 52) ARKit mix of each viseme (:data:`VISEME_NAMES` order).
+
+    Raises:
+        FileNotFoundError: the table was not built (``tools/build_face_assets.py``).
+    """
+    import json
+    with open(path) as f:
+        table = json.load(f)["visemes"]
+    A = np.zeros((len(VISEME_NAMES), len(ARKIT_NAMES)))
+    for i, v in enumerate(VISEME_NAMES):
+        for shape, w in table.get(v, {}).items():
+            if shape in _INDEX:
+                A[i, _INDEX[shape]] = float(w)
+    return A
+
+
+def viseme_weights(weights: np.ndarray, table: np.ndarray | None = None) -> np.ndarray:
+    """(T, 15) float32 viseme weights in [0, 1] from (T, 52) ARKit ``weights`` (module doc).
+
+    Only the jaw and mouth columns are explained; ``table`` defaults to
+    :func:`load_viseme_table`."""
+    from scipy.optimize import nnls
+    A = load_viseme_table() if table is None else np.asarray(table, np.float64)
+    cols = [i for i, n in enumerate(ARKIT_NAMES) if n.startswith(("jaw", "mouth")) or n == "tongueOut"]
+    M = A[:, cols].T                                           # (mouth shapes, 15)
+    out = np.zeros((len(weights), len(VISEME_NAMES)))
+    for t, b in enumerate(np.asarray(weights, np.float64)[:, cols]):
+        if b.any():
+            out[t] = nnls(M, b)[0]
+    out = np.clip(out, 0.0, 1.0)
+    sil = VISEME_NAMES.index("viseme_sil")
+    out[:, sil] = np.clip(1.0 - np.delete(out, sil, axis=1).sum(1), 0.0, 1.0)
+    return out.astype(np.float32)
 
 
 def _timecode(i: int, fps: float) -> str:

@@ -169,6 +169,45 @@ def closure_effect(gen, amounts: list[float], seeds: list[int], steps: int, guid
     return out
 
 
+def arkit_face_report(gen, seeds: list[int], steps: int, guidance: float, style: str) -> dict:
+    """The ARKit face (:func:`model.arkit.arkit_weights`) on each English dev clip,
+    mean over seeds: jawOpen phoneme contrast; mean lip closure (mouthPress,
+    mouthClose) at P/B/M centres vs open-vowel centres (PocketSphinx phones);
+    blinks per minute; fraction of frames with the brows raised > 0.1; the
+    dominant viseme at P/B/M and at open vowels (when the table is built)."""
+    from .arkit import ARKIT_NAMES, VISEME_NAMES, VISEME_TABLE, arkit_weights, viseme_weights
+    import os
+    ix = {n: i for i, n in enumerate(ARKIT_NAMES)}
+    out = {}
+    for wav in sorted((SHARED / "dev_audio").glob("*.wav")):
+        if wav.stem in NON_ENGLISH:
+            continue
+        w = load_audio(wav)
+        phones = allphone(w)
+        rows = []
+        for s in seeds:
+            clip = gen.generate(w, SAMPLE_RATE, seed=s, steps=steps, guidance=guidance, style=style)
+            a = arkit_weights(clip, seed=s)
+            bl = centre_frames(phones, len(a), FPS, BILABIALS)
+            op = centre_frames(phones, len(a), FPS, OPEN_VOWELS)
+            blink = a[:, ix["eyeBlinkLeft"]] > 0.5
+            row = {"jawOpen_contrast": phoneme_contrast(a[:, ix["jawOpen"]], phones),
+                   "press_PBM": float(a[bl, ix["mouthPressLeft"]].mean()),
+                   "press_open": float(a[op, ix["mouthPressLeft"]].mean()),
+                   "close_PBM": float(a[bl, ix["mouthClose"]].mean()),
+                   "close_open": float(a[op, ix["mouthClose"]].mean()),
+                   "blinks_per_min": float(np.sum(np.diff(blink.astype(int)) == 1) / (len(a) / FPS / 60)),
+                   "brow_raised": float(np.mean(a[:, ix["browInnerUp"]] > 0.1))}
+            if os.path.exists(VISEME_TABLE):
+                v = viseme_weights(a)
+                row["viseme_PBM"] = VISEME_NAMES[int(np.argmax(v[bl].mean(0)))]
+                row["viseme_open"] = VISEME_NAMES[int(np.argmax(v[op].mean(0)))]
+            rows.append(row)
+        out[wav.stem] = {k: (float(np.nanmean([r[k] for r in rows])) if not isinstance(rows[0][k], str)
+                             else rows[0][k]) for k in rows[0]}
+    return out
+
+
 def format_lipsync(rep: dict) -> str:
     h = rep["heldout"]
     lines = ["| motion | held-out jaw r | held-out contrast | dev clips contrast (mean) |", "|---|---|---|---|",
@@ -198,8 +237,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend", default="onnx")
     ap.add_argument("--closure", type=float, nargs="*", default=None,
                     help="only measure the Lip Closure dial at these amounts (percent) on the dev clips")
+    ap.add_argument("--arkit", action="store_true", help="only report the ARKit face on the dev clips")
     args = ap.parse_args(argv)
     gen = Generator.load(args.weights, backend=args.backend)
+    if args.arkit:
+        rep = arkit_face_report(gen, args.seeds, args.steps, args.guidance, args.style)
+        keys = list(next(iter(rep.values())))
+        print("| dev clip | " + " | ".join(keys) + " |\n|---" * 1 + "|---" * len(keys) + "|")
+        for name, r in rep.items():
+            print(f"| {name} | " + " | ".join(v if isinstance(v, str) else f"{v:.2f}" for v in r.values()) + " |")
+        return 0
     if args.closure is not None:
         eff = closure_effect(gen, args.closure or [0, 50, 100], args.seeds, args.steps, args.guidance, args.style)
         print("| dev clip | " + " | ".join(f"closure {a:g} %: contrast / jaw jerk" for a in eff[next(iter(eff))]) + " |")

@@ -260,7 +260,7 @@ def _blink_rate(take) -> float:
 
 
 class COSPEECH_OT_bake_arkit(bpy.types.Operator):
-    """Key the ARKit-named shape keys (jawOpen, eyeBlinkLeft, …) of the selected meshes from the active take"""
+    """Key the ARKit- and viseme-named shape keys (jawOpen, eyeBlinkLeft, viseme_aa, …) of the selected meshes from the active take"""
     bl_idname = "cospeech.bake_arkit"
     bl_label = "Bake ARKit Face"
     bl_options = {"REGISTER", "UNDO"}
@@ -277,22 +277,25 @@ class COSPEECH_OT_bake_arkit(bpy.types.Operator):
         own = {m.name for m, _ in info.expression_meshes}
         meshes = [o for o in context.selected_objects if o.type == "MESH" and o.name not in own]
         meshes = meshes or [o for o in context.scene.objects if o.type == "MESH" and o.name not in own
-                            and arkit_bake.arkit_keys(o)]
+                            and arkit_bake.face_keys(o)]
         if not meshes:
-            self.report({"ERROR"}, "No mesh with ARKit-named shape keys (select one)")
+            self.report({"ERROR"}, "No mesh with ARKit- or viseme-named shape keys (select one)")
             return {"CANCELLED"}
-        lines = []
+        lines, baked = [], 0
         for m in meshes:
+            if not arkit_bake.face_keys(m):
+                lines.append(f"{m.name}: no ARKit or viseme shape keys, not animated")
+                continue
             try:
                 res = arkit_bake.bake_arkit(m, clip, int(take["cospeech_frame_start"]), take.name,
-                                            int(take.get("cospeech_seed", 0)), _blink_rate(take))
+                                            take_adjust.face_seed(take), _blink_rate(take))
             except ValueError as exc:
-                self.report({"ERROR"}, str(exc))
-                return {"CANCELLED"}
-            lines.append(f"{m.name}: drove {len(res['driven'])} keys ({', '.join(res['driven'][:6])}"
-                         f"{' …' if len(res['driven']) > 6 else ''}); {len(res['missing'])} ARKit shapes missing")
-        self.report({"INFO"}, "; ".join(lines))
-        return {"FINISHED"}
+                lines.append(str(exc))
+                continue
+            baked += 1
+            lines.append(arkit_bake.summary(m.name, res))
+        self.report({"INFO"} if baked == len(meshes) else {"WARNING"}, "; ".join(lines))
+        return {"FINISHED"} if baked else {"CANCELLED"}
 
 
 class COSPEECH_OT_export_live_link(bpy.types.Operator, ExportHelper):
@@ -312,7 +315,7 @@ class COSPEECH_OT_export_live_link(bpy.types.Operator, ExportHelper):
         _info, take, clip = got
         try:
             os.makedirs(os.path.dirname(os.path.abspath(self.filepath)), exist_ok=True)
-            n = write_live_link_csv(self.filepath, clip, float(self.fps), int(take.get("cospeech_seed", 0)),
+            n = write_live_link_csv(self.filepath, clip, float(self.fps), take_adjust.face_seed(take),
                                     _blink_rate(take))
         except OSError as exc:
             self.report({"ERROR"}, f"Cannot write {self.filepath}: {exc.strerror or exc}")

@@ -14,7 +14,8 @@ bpy = pytest.importorskip("bpy")
 from conftest import load_extension_package  # noqa: E402
 
 load_extension_package()
-from cospeech.addon import bake, fbx_export, rig  # noqa: E402
+from cospeech.addon import arkit_bake, bake, face_head, fbx_export, rig  # noqa: E402
+from cospeech.model.arkit import arkit_weights  # noqa: E402
 from cospeech.model import skeleton as sk  # noqa: E402
 from cospeech.model.motion import MotionClip  # noqa: E402
 
@@ -32,6 +33,10 @@ def _export(tmp_path, clip, preset, start=1):
     info = rig.detect_rig(arm)
     other = bake.bake_clip(info, clip.slice(0, 10), start, name="other take")
     take = bake.bake_clip(info, clip, start, name="chosen take")
+    if face_head.available():     # the ICT head's ARKit face, as Generate bakes it
+        head = bpy.data.objects[arm["cospeech_face_mesh"]]
+        arkit_bake.bake_arkit(head, clip.slice(0, 10), start, other.action.name)
+        arkit_bake.bake_arkit(head, clip, start, take.action.name)
     bake.activate_take(info, other.action)          # export must use the chosen one
     before = (scene.frame_start, scene.frame_end, arm.animation_data.action)
     path = fbx_export.export_take(info, take.action, str(tmp_path / f"{preset}.fbx"), preset)
@@ -55,11 +60,13 @@ def test_fbx_reimport_matches_capture(tmp_path, beat2_npz, preset, frames):
     arm = arms[0]
     names = {b.name for b in arm.data.bones}
     assert names == set(sk.JOINT_NAMES) | {"root"}, "leaf bones or renamed bones in the file"
-    mesh = [o for o in bpy.data.objects if o.type == "MESH"][0]
+    meshes = {o.name: o for o in bpy.data.objects if o.type == "MESH"}
+    mesh = next(o for o in meshes.values() if "Exp000" in o.data.shape_keys.key_blocks)
     key = mesh.data.shape_keys
     assert [k.name for k in key.key_blocks][1:] == [f"Exp{k:03d}" for k in range(100)]
     kact = key.animation_data.action
     assert kact is not None, "shape-key animation lost"
+    head, want = _reimported_head(meshes, clip)
 
     fk = sk.smplx_to_blender(sk.forward_kinematics(clip.poses, clip.trans))
     T = clip.num_frames
@@ -72,6 +79,23 @@ def test_fbx_reimport_matches_capture(tmp_path, beat2_npz, preset, frames):
         assert err < 1e-3, f"{preset} frame {f}: {err * 1000:.2f} mm"
         vals = np.array([key.key_blocks[f"Exp{k:03d}"].value for k in range(100)])
         np.testing.assert_allclose(vals, clip.expressions[f], atol=2e-3)
+        if head is not None:
+            got = [head.data.shape_keys.key_blocks[n].value for n in ("jawOpen", "eyeBlink_L", "mouthPress_R")]
+            np.testing.assert_allclose(got, want[f], atol=2e-3)
+    if head is not None:
+        assert head.data.shape_keys.animation_data.action is not None, "the head's ARKit animation was lost"
+
+
+def _reimported_head(meshes: dict, clip):
+    """The ICT head as re-imported (None when the face asset is not built) and
+    the ARKit weights it must play: (T, 3) jawOpen, eyeBlinkLeft, mouthPressRight."""
+    if not face_head.available():
+        return None, None
+    head = next(o for o in meshes.values() if o.data.shape_keys and "jawOpen" in o.data.shape_keys.key_blocks)
+    assert len(head.data.shape_keys.key_blocks) == 54 and len(head.data.vertices) > 20000
+    w = arkit_weights(clip, 0)
+    from cospeech.model.arkit import ARKIT_NAMES
+    return head, w[:, [ARKIT_NAMES.index(n) for n in ("jawOpen", "eyeBlinkLeft", "mouthPressRight")]]
 
 
 @pytest.mark.skipif(shutil.which("assimp") is None, reason="Assimp CLI (Debian assimp-utils) not installed")
@@ -94,8 +118,10 @@ def test_fbx_independent_reader(tmp_path, beat2_npz):
     gltf = tmp_path / "check.gltf"
     subprocess.run(["assimp", "export", path, str(gltf)], capture_output=True, check=True)
     g = json.loads(gltf.read_text())
-    assert len(g["meshes"][0]["primitives"][0]["targets"]) == 100
-    assert len(g["skins"][0]["joints"]) == 56
+    targets = {len(p.get("targets", [])) for m in g["meshes"] for p in m["primitives"]}
+    assert 100 in targets                                    # the body's Exp000-Exp099
+    assert 53 in targets or not face_head.available()        # the ICT head's keys (each material a primitive)
+    assert max(len(s["joints"]) for s in g["skins"]) == 56
     xml = tmp_path / "check.assxml"
     subprocess.run(["assimp", "export", path, str(xml)], capture_output=True, check=True)
     head = xml.read_text()[:20_000_000]

@@ -60,6 +60,8 @@ make_env() {  # make_env DIR PYTHON REQUIREMENTS [NODEPS_REQUIREMENTS]
 
 PY311=$(find_python 3.11)
 make_env .venv "$PY311" requirements/bpy45.txt requirements/nodeps.txt
+# the ICT-FaceKit head and the viseme table, built from ../shared/data (never committed)
+.venv/bin/python tools/build_face_assets.py
 
 if [ "$what" = test ]; then
   if ! command -v assimp >/dev/null 2>&1; then
