@@ -144,6 +144,7 @@ class Job:
     progress: float = 0.0
     weights_dir: str | None = None
     results: list = field(default_factory=list)
+    cue: np.ndarray | None = None        # closure cue of the heard audio (30 fps), for Lip Closure
     error: BaseException | None = None
     warning: str = ""
 
@@ -163,6 +164,7 @@ class Job:
                 self.results.clear()
                 self._sample_all("cpu")
                 self.warning = f"CUDA failed ({str(exc).splitlines()[0][:120]}); generated on the CPU instead."
+            self.cue = _features_module().closure_cue(self.wave, SAMPLE_RATE)
             self.progress = 1.0
             self.wave = None   # 115 MB for 30 minutes; the bake does not need it
         except BaseException as exc:  # reported on the main thread
@@ -196,7 +198,7 @@ class Job:
         pick = lambda a, b: np.where(new[:, None], a[:n], b[:n])    # noqa: E731
         raw = MotionClip(pick(clip.poses, base_raw.poses), pick(clip.expressions, base_raw.expressions),
                          pick(clip.trans, base_raw.trans), clip.fps)
-        take_adjust.store_raw(action, raw)
+        take_adjust.store_raw(action, raw, self.cue)
         # the copy keeps the user's selected (locked) keys; every channel was re-spliced, so "edited" is moot
         take_adjust.adjust_take(self.rig_info, action, adj, context.scene, lock_selected=True,
                                 overwrite_edited=True, only=self.regen_frames)
@@ -244,7 +246,7 @@ class Job:
                 _bake_character_face(self.rig_info, action, clip, context.scene, self.span, face_seed)
                 action["cospeech_face_seed"] = face_seed
             if not action.get("cospeech_sampled"):   # long (sampled) takes: the dials read their keys
-                take_adjust.store_raw(action, clip)      # the artist dials re-bake from it
+                take_adjust.store_raw(action, clip, self.cue)      # the artist dials re-bake from it
             if self.base_take is not None:
                 self._redial(context, action, clip)
             for a in [action] + bake.key_actions_of(action):

@@ -37,12 +37,15 @@ SETTINGS = "cospeech_adjust"
 MODEL_FPS = 30.0
 
 
-def store_raw(action, clip: MotionClip) -> None:
-    """Keep ``clip`` (the model's 30 fps output) on take ``action``."""
+def store_raw(action, clip: MotionClip, cue: np.ndarray | None = None) -> None:
+    """Keep ``clip`` (the model's 30 fps output) on take ``action``, with the
+    audio's closure ``cue`` (30 fps, :func:`model.features.closure_cue`) for
+    the *Lip Closure* dial when given."""
     buf = io.BytesIO()
+    extra = {} if cue is None else {"closure_cue": np.asarray(cue, np.float16)}
     np.savez_compressed(buf, poses=np.asarray(clip.poses, np.float32),
                         expressions=np.asarray(clip.expressions, np.float32),
-                        trans=np.asarray(clip.trans, np.float32), fps=np.float32(clip.fps))
+                        trans=np.asarray(clip.trans, np.float32), fps=np.float32(clip.fps), **extra)
     action[RAW] = base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -55,6 +58,18 @@ def load_raw(action) -> MotionClip | None:
         with np.load(io.BytesIO(base64.b64decode(str(text)))) as z:
             return MotionClip(z["poses"], z["expressions"], z["trans"], float(z["fps"]))
     except Exception:   # noqa: BLE001 - damaged property: fall back to the keys
+        return None
+
+
+def load_cue(action) -> np.ndarray | None:
+    """The closure cue stored with the raw output of ``action``, or None."""
+    text = action.get(RAW)
+    if not text:
+        return None
+    try:
+        with np.load(io.BytesIO(base64.b64decode(str(text)))) as z:
+            return np.asarray(z["closure_cue"], np.float32) if "closure_cue" in z.files else None
+    except Exception:   # noqa: BLE001 - damaged property
         return None
 
 
@@ -96,7 +111,8 @@ def adjust_take(info, take, adj: Adjustments, scene, lock_selected: bool = True,
     Returns:
         dict: ``source`` ("raw output" or "keys"), ``written`` (f-curves
         written), ``skipped_edited`` (sorted data paths left alone),
-        ``locked`` (number of locked frames).
+        ``locked`` (number of locked frames), ``closure_unavailable``
+        (True when Lip Closure was asked for but the take has no audio cue).
     """
     from .generation import locked_frames, take_to_clip
 
@@ -114,7 +130,8 @@ def adjust_take(info, take, adj: Adjustments, scene, lock_selected: bool = True,
         f = raw.fps / MODEL_FPS
         src_adj = Adjustments(**{**adj.to_dict(), "smooth_face": adj.smooth_face * f,
                                  "smooth_body": adj.smooth_body * f})
-    new = bake.scene_clip(adjust(raw, src_adj), scene, T)
+    cue = load_cue(take)
+    new = bake.scene_clip(adjust(raw, src_adj, cue=cue), scene, T)
     locked = locked_frames(take, f0, f1) if lock_selected else set()
     keep = np.zeros(T, bool)
     for f in locked:
@@ -150,7 +167,8 @@ def adjust_take(info, take, adj: Adjustments, scene, lock_selected: bool = True,
             written += 1
         fingerprint(action)
     take[SETTINGS] = json.dumps(adj.to_dict())
-    return {"source": source, "written": written, "skipped_edited": sorted(skipped), "locked": len(locked)}
+    return {"source": source, "written": written, "skipped_edited": sorted(skipped), "locked": len(locked),
+            "closure_unavailable": adj.closure > 0 and cue is None}
 
 
 def face_seed(take) -> int:

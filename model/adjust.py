@@ -15,13 +15,15 @@ re-bakes the result (``addon/take_adjust.py``).
   sign-continuous quaternions filtered per component and renormalised (a
   first-order approximation of the rotation mean over the kernel), the rest
   linearly.
-* **Lip closure emphasis** (0-100 %) closes the jaw further at its closures:
-  at every local minimum of the jaw opening (|jaw axis-angle|, 0 = closed
-  in SMPL-X) that lies below the take's median opening, the jaw rotation is
-  scaled toward closed (the geodesic to the identity) by up to ``closure``,
-  with a Gaussian bump of σ = ``CLOSURE_SIGMA`` (2 frames at 30 fps) around the minimum -- the
-  brief full closure of P, B, M that a generated mouth tends to
-  under-shoot.
+* **Lip closure emphasis** (0-100 %) closes the jaw where the *speech*
+  closes: the jaw rotation is scaled toward closed (the geodesic to the
+  identity) by ``closure`` × the audio's closure cue
+  (:func:`model.features.closure_cue`: energy dips of stops and nasals
+  between vowels), so P, B, M (and T, D, K, N) shut and vowels stay open.
+  The cue comes from the take's audio; without one the dial does nothing
+  (the caller says so).  An earlier version closed the jaw at the motion's
+  own minima, which lowered the phoneme contrast: the generated minima are
+  not where the bilabials are.
 * Frames in ``keep`` are returned exactly as they were (the user's locks).
 
 Parts (SMPL-X joint indices, ``model/skeleton.py``): *mouth* = jaw (22);
@@ -45,9 +47,6 @@ HEAD = (12, 15)
 GESTURE = (3, 6, 9, 13, 14, 16, 17, 18, 19, 20, 21) + tuple(range(25, 55))
 ROOT = (0,)
 FACE_JOINTS = (22, 23, 24)
-#: Width (σ, frames at 30 fps) of the Lip Closure bump: a bilabial closure
-#: lasts ~50-100 ms; 2 frames (67 ms) keeps the added jerk moderate.
-CLOSURE_SIGMA = 2.0
 BODY_JOINTS = tuple(j for j in range(55) if j not in FACE_JOINTS)
 
 
@@ -116,20 +115,14 @@ def smooth_rotations(rv: np.ndarray, sigma: float) -> np.ndarray:
     return Rotation.from_quat(q / np.linalg.norm(q, axis=1, keepdims=True)).as_rotvec()
 
 
-def closure_factor(opening: np.ndarray, amount: float, sigma: float = 1.0) -> np.ndarray:
-    """(T,) factor in [1 - amount, 1] for the jaw rotation: bumps of depth
-    ``amount`` (Gaussian, σ frames) at the local minima of ``opening`` below its median."""
-    o = np.asarray(opening, np.float64)
-    T = len(o)
-    if T < 3 or amount <= 0:
-        return np.ones(T)
-    mins = np.flatnonzero((o[1:-1] <= o[:-2]) & (o[1:-1] < o[2:]) & (o[1:-1] < np.median(o))) + 1
-    impulses = np.zeros(T)
-    impulses[mins] = 1.0
-    sigma = max(float(sigma), 1e-3)   # unit-peak Gaussian bumps; overlapping ones saturate at 1
-    bump = np.minimum(gaussian_filter1d(impulses, sigma, mode="constant", truncate=4.0) * np.sqrt(2 * np.pi) * sigma,
-                      1.0)
-    return 1.0 - amount * bump
+def closure_factor(cue: np.ndarray, amount: float, num_frames: int, fps: float) -> np.ndarray:
+    """(T,) factor in [1 - amount, 1] for the jaw rotation from the closure
+    ``cue`` (30 fps, :func:`model.features.closure_cue`), resampled to a clip
+    of ``num_frames`` at ``fps``."""
+    cue = np.asarray(cue, np.float64)
+    t = np.arange(num_frames) / float(fps)
+    c = np.interp(t, np.arange(len(cue)) / 30.0, cue) if len(cue) else np.zeros(num_frames)
+    return 1.0 - float(amount) * np.clip(c, 0.0, 1.0)
 
 
 def _scale_linear(x: np.ndarray, s: float) -> np.ndarray:
@@ -139,13 +132,16 @@ def _scale_linear(x: np.ndarray, s: float) -> np.ndarray:
     return m + (x - m) * s
 
 
-def adjust(clip: MotionClip, adj: Adjustments, keep: np.ndarray | None = None) -> MotionClip:
+def adjust(clip: MotionClip, adj: Adjustments, keep: np.ndarray | None = None,
+           cue: np.ndarray | None = None) -> MotionClip:
     """A new clip with ``adj`` applied (``clip`` is not modified).
 
     Args:
         clip: the take's raw model output (any fps; σ is in frames of it).
         adj: dial values (clamped to their ranges).
         keep: (T,) bool, frames copied unchanged from ``clip``.
+        cue: the take's closure cue at 30 fps (:func:`model.features.closure_cue`);
+            None: the *Lip Closure* dial has no effect.
     Returns:
         MotionClip of the same shape and dtypes; identical arrays when ``adj``
         is the identity.
@@ -164,10 +160,8 @@ def adjust(clip: MotionClip, adj: Adjustments, keep: np.ndarray | None = None) -
     for joints, sigma in ((FACE_JOINTS, adj.smooth_face), (BODY_JOINTS, adj.smooth_body)):
         for j in joints:
             rv[:, j] = smooth_rotations(rv[:, j], sigma)
-    if adj.closure > 0:
-        j = MOUTH[0]
-        rv[:, j] *= closure_factor(np.linalg.norm(rv[:, j], axis=1), adj.closure / 100.0,
-                                   sigma=CLOSURE_SIGMA * clip.fps / 30.0)[:, None]
+    if adj.closure > 0 and cue is not None:
+        rv[:, MOUTH[0]] *= closure_factor(cue, adj.closure / 100.0, T, clip.fps)[:, None]
     out_exp = _scale_linear(exp.astype(np.float64), adj.expression / 100.0)
     out_trans = _scale_linear(trans.astype(np.float64), adj.root / 100.0)
     if adj.smooth_face > 0:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .features import SAMPLE_RATE, audio_features, load_audio
+from .features import SAMPLE_RATE, audio_features, closure_cue, load_audio
 from .motion import MotionClip
 from .phones import (BILABIALS, OPEN_VOWELS, Phone, PhoneError, allphone, centre_frames, jaw_opening,
                      phoneme_contrast, textgrid_phones)
@@ -154,16 +154,18 @@ def jaw_jerk(jaw: np.ndarray) -> float:
 
 def closure_effect(gen, amounts: list[float], seeds: list[int], steps: int, guidance: float, style: str) -> dict:
     """Phoneme contrast and jaw jerk of the dev clips' takes under the *Lip
-    Closure* dial (``model/adjust.py``) at each amount (percent), mean over seeds."""
+    Closure* dial (``model/adjust.py``, cue from the clip's audio) at each
+    amount (percent), mean over seeds."""
     from .adjust import Adjustments, adjust
     out = {}
     for wav in sorted((SHARED / "dev_audio").glob("*.wav")):
         w = load_audio(wav)
         phones = allphone(w)
         clips = [gen.generate(w, SAMPLE_RATE, seed=s, steps=steps, guidance=guidance, style=style) for s in seeds]
+        cue = closure_cue(w)
         out[wav.stem] = {}
         for a in amounts:
-            jaws = [jaw_opening(adjust(c, Adjustments(closure=a)).poses) for c in clips]
+            jaws = [jaw_opening(adjust(c, Adjustments(closure=a), cue=cue).poses) for c in clips]
             out[wav.stem][a] = {"contrast": float(np.nanmean([phoneme_contrast(j, phones) for j in jaws])),
                                 "jaw_jerk": float(np.mean([jaw_jerk(j) for j in jaws]))}
     return out

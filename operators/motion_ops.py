@@ -224,7 +224,10 @@ class COSPEECH_OT_adjust_take(bpy.types.Operator):
         if res["skipped_edited"]:
             msg += (f"; left {len(res['skipped_edited'])} hand-edited channel(s) alone "
                     "(Overwrite Edited Channels in the operator panel to replace them)")
-        self.report({"WARNING"} if res["skipped_edited"] or res["source"] == "keys" else {"INFO"}, msg)
+        if res["closure_unavailable"]:
+            msg += "; Lip Closure not applied: this take has no audio closure cue (regenerate it to get one)"
+        warn = res["skipped_edited"] or res["source"] == "keys" or res["closure_unavailable"]
+        self.report({"WARNING"} if warn else {"INFO"}, msg)
         return {"FINISHED"}
 
 

@@ -174,3 +174,20 @@ def test_regenerating_an_adjusted_take_does_not_compound_the_dials():
     after = keys(new)
     change = max(np.abs(after[k][:, 1] - before[k][:, 1]).max() for k in arm_paths)
     assert change < 0.25 * effect, f"re-applying the same dials moved keys by {change:.4f} (dial effect {effect:.4f})"
+
+
+def test_lip_closure_uses_the_takes_audio_cue():
+    """Generate stores the audio's closure cue with the raw output; Lip Closure
+    100 % shuts the jaw where the cue is 1 and leaves it where the cue is 0."""
+    scene, arm, take = generated()
+    cue = take_adjust.load_cue(take)
+    raw = take_adjust.load_raw(take)
+    assert cue is not None and len(cue) == raw.num_frames and cue.max() > 0.5 and cue.min() == 0.0
+    before = jaw_quats(take)
+    dials(scene, closure=100)
+    assert run("adjust_take") == {"FINISHED"}
+    after = jaw_quats(take)
+    angle = lambda q: 2 * np.arccos(np.clip(np.abs(q[:, 0]), 0, 1))   # noqa: E731
+    c = np.asarray(cue, np.float64)[:len(before)]       # scene at 30 fps: one key per model frame
+    assert len(c) == len(before) and (c > 0.3).any() and (c == 0).any()
+    np.testing.assert_allclose(angle(after), (1 - c) * angle(before), atol=2e-4)

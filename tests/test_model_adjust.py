@@ -65,17 +65,48 @@ def test_locked_frames_stay_byte_identical_and_presets_are_valid(clip):
     assert Adjustments(mouth=500, smooth_body=-3).clamped() == Adjustments(mouth=200, smooth_body=0)
 
 
-def test_closure_emphasis_closes_the_jaw_at_its_minima(clip):
-    from model.adjust import closure_factor
+def test_closure_emphasis_follows_the_audio_cue(clip):
+    """Lip Closure scales the jaw toward closed by amount x cue (geodesic: the
+    axis is kept), leaves every other joint alone, and does nothing without a cue."""
     j = MOUTH[0]
-    opening = np.linalg.norm(clip.poses[:, 3 * j:3 * j + 3], axis=1)
-    f = closure_factor(opening, 1.0)
-    mins = np.flatnonzero((opening[1:-1] <= opening[:-2]) & (opening[1:-1] < opening[2:])
-                          & (opening[1:-1] < np.median(opening))) + 1
-    assert len(mins) > 5 and np.allclose(f[mins], 0.0, atol=1e-6) and f.max() <= 1.0
-    out = adjust(clip, Adjustments(closure=50))
-    new_open = np.linalg.norm(out.poses[:, 3 * j:3 * j + 3], axis=1)
-    assert np.allclose(new_open[mins], 0.5 * opening[mins], atol=1e-5)
-    assert np.all(new_open <= opening + 1e-6)
-    g = GESTURE[0]
-    assert np.array_equal(out.poses[:, 3 * g:3 * g + 3], clip.poses[:, 3 * g:3 * g + 3])
+    jaw = clip.poses[:, 3 * j:3 * j + 3].astype(np.float64)
+    cue = np.zeros(clip.num_frames)
+    cue[100:200] = 1.0
+    cue[300:400] = 0.5
+    out = adjust(clip, Adjustments(closure=50), cue=cue)
+    new = out.poses[:, 3 * j:3 * j + 3].astype(np.float64)
+    np.testing.assert_allclose(new[100:200], 0.5 * jaw[100:200], atol=1e-6)
+    np.testing.assert_allclose(new[300:400], 0.75 * jaw[300:400], atol=1e-6)
+    np.testing.assert_allclose(new[:100], jaw[:100], atol=1e-7)
+    others = np.ones(165, bool)
+    others[3 * j:3 * j + 3] = False
+    assert np.array_equal(out.poses[:, others], clip.poses[:, others])
+    full = adjust(clip, Adjustments(closure=100), cue=cue).poses[100:200, 3 * j:3 * j + 3]
+    assert np.abs(full).max() < 1e-7                                       # fully shut where the cue is 1
+    assert np.array_equal(adjust(clip, Adjustments(closure=100)).poses, clip.poses)   # no cue: no effect
+
+
+def test_closure_raises_phoneme_contrast_on_a_dev_clip():
+    """The issue's target: on a dev clip (other speaker, PocketSphinx phones)
+    Lip Closure 50 % raises the phoneme contrast of a generated take, mean of
+    3 seeds, without raising jaw jerk by more than 20 %."""
+    pytest.importorskip("pocketsphinx")
+    from conftest import DEV_AUDIO
+    wav = DEV_AUDIO / "codetalker_man.wav"
+    if not wav.exists():
+        pytest.skip(f"{wav} not found (../shared/data/dev_audio)")
+    from model.features import SAMPLE_RATE, closure_cue, load_audio
+    from model.generate import Generator
+    from model.lipsync_eval import jaw_jerk
+    from model.phones import allphone, jaw_opening, phoneme_contrast
+    w = load_audio(wav)
+    phones, cue = allphone(w), closure_cue(w)
+    gen = Generator.load(None, backend="onnx")
+    clips = [gen.generate(w, SAMPLE_RATE, seed=s, steps=8, guidance=2.0) for s in (0, 1, 2)]
+    before = [jaw_opening(c.poses) for c in clips]
+    after = [jaw_opening(adjust(c, Adjustments(closure=50), cue=cue).poses) for c in clips]
+    c0 = np.mean([phoneme_contrast(j, phones) for j in before])
+    c1 = np.mean([phoneme_contrast(j, phones) for j in after])
+    j0, j1 = np.mean([jaw_jerk(j) for j in before]), np.mean([jaw_jerk(j) for j in after])
+    print(f"codetalker_man: contrast {c0:.2f} -> {c1:.2f}, jaw jerk {j0:.1f} -> {j1:.1f}")
+    assert c1 > c0 + 0.1 and j1 <= 1.2 * j0

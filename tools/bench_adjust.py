@@ -39,7 +39,12 @@ def main(repeats: int = 5) -> None:
     take = bake.bake_clip(info, src, 1, name="bench")
     take.action["cospeech_take"] = True
     take_adjust.store_raw(take.action, src)
-    for a in [take.action] + take.key_actions:
+    faces = []
+    if "cospeech_face_mesh" in arm:        # the ICT head's ARKit face, as Generate bakes it
+        from cospeech.addon import arkit_bake
+        faces.append(arkit_bake.bake_arkit(bpy.data.objects[arm["cospeech_face_mesh"]], src, 1,
+                                           take.action.name)["action"])
+    for a in [take.action] + take.key_actions + faces:
         take_adjust.fingerprint(a)
     print(f"bpy {bpy.app.version_string}; {what}")
     for name in ("CARTOON", "SUBTLE", "NATURAL"):
