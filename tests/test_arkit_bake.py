@@ -3,6 +3,7 @@ operators on a real generated take."""
 from __future__ import annotations
 
 import csv
+import os
 
 import numpy as np
 import pytest
@@ -49,7 +50,7 @@ def test_bake_arkit_onto_a_character_mesh():
     assert run("bake_arkit") == {"FINISHED"}
     act = head.data.shape_keys.animation_data.action
     curves = {fc.data_path: fc for fc in compat.action_fcurves(act)}
-    visemes = VISEME_TABLE.__class__ and __import__("os").path.exists(VISEME_TABLE)
+    visemes = os.path.exists(VISEME_TABLE)
     assert set(curves) == {f'key_blocks["{k}"].value' for k in KEYS[1:] if visemes or k != "viseme_aa"}
     jaw = curves['key_blocks["JawOpen"].value']
     co = np.zeros(2 * len(jaw.keyframe_points), np.float32)
@@ -204,10 +205,10 @@ def test_visemes_drivers_and_the_users_own_keys(tmp_path):
     paths = {fc.data_path for fc in compat.action_fcurves(act)}
     assert 'key_blocks["jawOpen"].value' not in paths                   # the driver wins
     assert 'key_blocks["Smile"].value' in paths                         # the user's keys keep playing
-    if __import__("os").path.exists(VISEME_TABLE):
+    if os.path.exists(VISEME_TABLE):
         assert {'key_blocks["vrc.v_aa"].value', 'key_blocks["vrc.v_pp"].value'} <= paths
     scene.frame_set(30)
-    assert abs(key.key_blocks["Smile"].value - 0.8) < 1e-6 and key.key_blocks["jawOpen"].value == 0.25
+    assert abs(key.key_blocks["Smile"].value - 0.8) < 1e-6 and abs(key.key_blocks["jawOpen"].value - 0.25) < 1e-6
     for o in scene.objects:
         o.select_set(o == plain)
     snap = snapshot()

@@ -9,6 +9,9 @@ output folder:
     NAME.fbx        the take with the chosen FBX preset
     NAME.npz        the motion in the BEAT2 layout (30 fps)
     NAME_preview.png a contact sheet of frames rendered with Workbench
+    NAME_preview.mp4 body | face close-up, the speech as sound track (Blender's FFmpeg)
+    NAME_face_phones.png face close-ups at P/B/M (top) and open vowels (bottom),
+                     PocketSphinx phones (skipped when pocketsphinx is not installed)
 
 Usage:
     .venv/bin/python tools/cospeech_cli.py SPEECH.wav [--out out/] [--style moderate]
@@ -142,51 +145,19 @@ def generate_one(audio: Path, out_dir: Path, args) -> dict:
     paths["npz"] = out_dir / f"{stem}.npz"
     MotionClip.save(clip, paths["npz"])
     if not args.no_preview:
-        paths["preview"] = out_dir / f"{stem}_preview.png"
-        render_contact_sheet(scene, arm, f0, f1, paths["preview"])
+        import preview
+        paths["preview"] = preview.contact_sheet(scene, arm, f0, f1, out_dir / f"{stem}_preview.png")
+        paths["mp4"] = preview.preview_mp4(scene, arm, f0, f1, audio.resolve(),
+                                           float(take.get("cospeech_audio_t0", 0.0)), out_dir / f"{stem}_preview.mp4")
+        try:
+            from cospeech.model.features import load_audio
+            preview.phone_sheet(scene, arm, f0, load_audio(audio), args.fps, out_dir / f"{stem}_face_phones.png")
+            paths["face_phones"] = out_dir / f"{stem}_face_phones.png"
+        except ImportError:
+            print("note: pocketsphinx not installed: no face contact sheet at phone instants")
     paths["blend"] = out_dir / f"{stem}.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(paths["blend"].resolve()))
     return {"paths": paths, "seconds": seconds, "frames": f1 - f0 + 1}
-
-
-def render_contact_sheet(scene, arm, f0: int, f1: int, path: Path, n: int = 8) -> None:
-    """Render ``n`` evenly spaced frames with Workbench and tile them in one PNG."""
-    import bpy
-    import numpy as np
-    from PIL import Image
-
-    cam_data = bpy.data.cameras.new("PreviewCam")
-    cam_data.lens = 50
-    cam = bpy.data.objects.new("PreviewCam", cam_data)
-    scene.collection.objects.link(cam)
-    cam.location = (0.0, -3.1, 0.95)
-    cam.rotation_euler = (np.radians(90), 0.0, 0.0)
-    scene.camera = cam
-    scene.render.engine = "BLENDER_WORKBENCH"
-    world = scene.world or bpy.data.worlds.new("PreviewWorld")
-    world.color = (0.82, 0.84, 0.88)
-    scene.world = world
-    scene.display.shading.light = "STUDIO"
-    scene.display.shading.color_type = "SINGLE"
-    scene.display.shading.single_color = (0.75, 0.55, 0.35)
-    scene.render.resolution_x, scene.render.resolution_y = 220, 400
-    scene.render.resolution_percentage = 100
-    scene.render.film_transparent = False
-    scene.render.image_settings.file_format = "PNG"
-    tiles = []
-    tmp = path.with_suffix(".frame.png")
-    for f in np.linspace(f0, f1, n).round().astype(int):
-        scene.frame_set(int(f))
-        scene.render.filepath = str(tmp)
-        bpy.ops.render.render(write_still=True)
-        tiles.append(Image.open(tmp).convert("RGB"))
-    tmp.unlink(missing_ok=True)
-    w, h = tiles[0].size
-    sheet = Image.new("RGB", (w * n, h), "white")
-    for i, im in enumerate(tiles):
-        sheet.paste(im, (i * w, 0))
-    sheet.save(path)
-    bpy.data.objects.remove(cam)
 
 
 def main(argv=None) -> int:
@@ -201,7 +172,7 @@ def main(argv=None) -> int:
     p.add_argument("--fps", type=int, default=30, help="scene frame rate (24/25/30/60 …)")
     p.add_argument("--device", default="AUTO", choices=["AUTO", "CPU", "CUDA"])
     p.add_argument("--preset", default="UNITY", choices=["UNITY", "UNREAL", "GENERIC"])
-    p.add_argument("--no-preview", action="store_true", help="skip the rendered contact sheet")
+    p.add_argument("--no-preview", action="store_true", help="skip the rendered previews (contact sheets, MP4)")
     p.add_argument("--character", default=None,
                    help="generate onto your character: a .blend or .fbx with a Rigify, Mixamo, Unreal "
                         "Engine 5 or VRM armature (or one with a saved bone map)")
