@@ -105,10 +105,14 @@ def get_generator(device: str, weights_dir: str | None = None):
     """
     gen_mod = model_api()
     backend = choose_backend(device)
-    key = (device, backend, weights_dir or "", _weights_signature(weights_dir or gen_mod.DEFAULT_WEIGHTS_DIR))
+    # COSPEECH_THREADS: CPU threads of one generation (batch workers set 1; default: all cores)
+    threads = int(os.environ["COSPEECH_THREADS"]) if os.environ.get("COSPEECH_THREADS", "").isdigit() else None
+    key = (device, backend, weights_dir or "", _weights_signature(weights_dir or gen_mod.DEFAULT_WEIGHTS_DIR),
+           threads)
     with _GENERATORS_LOCK:
         if key not in _GENERATORS:
-            _GENERATORS[key] = gen_mod.Generator.load(weights_dir or None, device=device, backend=backend)
+            _GENERATORS[key] = gen_mod.Generator.load(weights_dir or None, device=device, backend=backend,
+                                                      threads=threads)
         return _GENERATORS[key]
 
 

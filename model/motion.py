@@ -137,12 +137,21 @@ class MotionClip:
         return MotionClip(poses, exp, trans, fps, betas, gender)
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the clip as a BEAT2-layout npz (``np.savez``)."""
-        np.savez(os.fspath(path), poses=self.poses.astype(np.float32),
-                 expressions=self.expressions.astype(np.float32),
-                 trans=self.trans.astype(np.float32), betas=self.betas,
-                 gender=np.array(self.gender), model=np.array("smplx2020"),
-                 mocap_frame_rate=np.array(self.fps, np.float32))
+        """Write the clip as a BEAT2-layout npz, readable by ``np.load``.
+
+        Reproducible: the same clip gives the same bytes (``np.savez`` stamps
+        each member with the current time; here every member gets the zip
+        epoch 1980-01-01, arrays written by ``numpy.lib.format.write_array``)."""
+        import zipfile
+        arrays = {"poses": self.poses.astype(np.float32), "expressions": self.expressions.astype(np.float32),
+                  "trans": self.trans.astype(np.float32), "betas": np.asarray(self.betas),
+                  "gender": np.array(self.gender), "model": np.array("smplx2020"),
+                  "mocap_frame_rate": np.array(self.fps, np.float32)}
+        with zipfile.ZipFile(os.fspath(path), "w", zipfile.ZIP_STORED) as zf:
+            for name, arr in arrays.items():
+                info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                with zf.open(info, "w", force_zip64=True) as f:
+                    np.lib.format.write_array(f, np.asanyarray(arr), allow_pickle=False)
 
     # -------------------------------------------------------------- resampling
     def resample(self, fps: float) -> "MotionClip":

@@ -16,7 +16,8 @@ output folder:
 Usage:
     .venv/bin/python tools/cospeech_cli.py SPEECH.wav [--out out/] [--style moderate]
         [--seed 0] [--guidance 2] [--steps 8] [--fps 30] [--preset UNITY] [--no-preview]
-    .venv/bin/python tools/cospeech_cli.py FOLDER --out out/    # batch, with a progress bar
+    .venv/bin/python tools/cospeech_cli.py FOLDER --out out/ [--workers N | --cluster HOST:PORT]
+        # batch (tools/batch.py): recursive, resumable manifest, progress bar
 """
 from __future__ import annotations
 
@@ -108,8 +109,12 @@ def scene_with_speech(audio: Path, fps: int = 30, character: Path | None = None,
 DIALS = ("mouth", "closure", "expression", "head", "gesture", "root", "smooth_face", "smooth_body", "blink_rate")
 
 
-def generate_one(audio: Path, out_dir: Path, args) -> dict:
-    """Run the main job on one file; returns the written paths and timings."""
+def generate_one(audio: Path, out_dir: Path, args, batch_name: str | None = None) -> dict:
+    """Run the main job on one file; returns the written paths and timings.
+
+    ``batch_name``: batch mode (``tools/batch.py``): outputs are named after
+    it, only ``.npz``, ``.fbx`` and (unless ``--no-preview``) the contact
+    sheet are written — no ``.blend``, no MP4."""
     import bpy
 
     from cospeech.addon import generation, rig
@@ -136,7 +141,7 @@ def generate_one(audio: Path, out_dir: Path, args) -> dict:
         if bpy.ops.cospeech.adjust_take() != {"FINISHED"}:
             raise RuntimeError(f"adjusting the take failed for {audio}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = audio.stem
+    stem = batch_name or audio.stem
     paths = {}
     paths["fbx"] = out_dir / f"{stem}.fbx"
     bpy.ops.cospeech.export_fbx(filepath=str(paths["fbx"]), preset=args.preset)
@@ -147,6 +152,7 @@ def generate_one(audio: Path, out_dir: Path, args) -> dict:
     if not args.no_preview:
         import preview
         paths["preview"] = preview.contact_sheet(scene, arm, f0, f1, out_dir / f"{stem}_preview.png")
+    if not args.no_preview and batch_name is None:
         paths["mp4"] = preview.preview_mp4(scene, arm, f0, f1, audio.resolve(),
                                            float(take.get("cospeech_audio_t0", 0.0)), out_dir / f"{stem}_preview.mp4")
         try:
@@ -155,12 +161,23 @@ def generate_one(audio: Path, out_dir: Path, args) -> dict:
             paths["face_phones"] = out_dir / f"{stem}_face_phones.png"
         except ImportError:
             print("note: pocketsphinx not installed: no face contact sheet at phone instants")
-    paths["blend"] = out_dir / f"{stem}.blend"
-    bpy.ops.wm.save_as_mainfile(filepath=str(paths["blend"].resolve()))
+    if batch_name is None:
+        paths["blend"] = out_dir / f"{stem}.blend"
+        bpy.ops.wm.save_as_mainfile(filepath=str(paths["blend"].resolve()))
     return {"paths": paths, "seconds": seconds, "frames": f1 - f0 + 1}
 
 
+#: Reproducible outputs: the CLI's math runs on one thread (BLAS, OpenMP, ONNX Runtime) and
+#: Python's string hashing is fixed (Blender's FBX exporter derives object ids from ``hash()``), so
+#: the same seed gives the same bytes on any machine and in batch workers (parallelism comes
+#: from files, not threads).
+REPRODUCIBLE_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                    "COSPEECH_THREADS": "1", "PYTHONHASHSEED": "0"}
+
+
 def main(argv=None) -> int:
+    for k, v in REPRODUCIBLE_ENV.items():      # before numpy, onnxruntime or bpy are imported
+        os.environ.setdefault(k, v)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("audio", nargs="?", default=str(DEMO_AUDIO),
                    help="speech file or folder of speech files (default: the bundled demo clip)")
@@ -181,6 +198,10 @@ def main(argv=None) -> int:
                    help="character's hips: travel as generated (KEEP) or stay in place")
     p.add_argument("--adjust", default=None, choices=["SUBTLE", "NATURAL", "BROADCAST", "CARTOON"],
                    help="artist-dial preset applied to the take (README: Adjust Take)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="folder mode: this many local worker processes (Ray), e.g. the number of cores")
+    p.add_argument("--cluster", default=None,
+                   help="folder mode: run on the Ray cluster at HOST:PORT (started with `ray start --head`)")
     for d in DIALS:
         unit = ("σ frames at 30 fps" if d.startswith("smooth") else "percent, 0 = as generated" if d == "closure"
                 else "blinks per minute of the ARKit face, default 15" if d == "blink_rate"
@@ -192,6 +213,24 @@ def main(argv=None) -> int:
     if not src.exists():
         print(f"error: {src} does not exist", file=sys.stderr)
         return 2
+    if (args.workers is not None or args.cluster is not None) and not src.is_dir():
+        print("error: --workers / --cluster need a folder of speech files", file=sys.stderr)
+        return 2
+    if args.workers is not None and args.workers < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if src.is_dir():     # the batch's workers load the package themselves; the driver never needs bpy
+        import batch
+        if args.style is None:
+            args.style = _default_style()
+        try:
+            return batch.run_batch(src, Path(args.out), args, args.workers, args.cluster)
+        except batch.BatchError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        finally:
+            if batch._PACKAGE is not None:     # files generated in this process (no --workers)
+                batch._PACKAGE.unregister()
     pkg = load_package()
     pkg.register()
     try:
@@ -202,26 +241,18 @@ def main(argv=None) -> int:
         pkg.unregister()
 
 
+def _default_style() -> str:
+    """The bundled model's default style, read from its config (no torch, no bpy)."""
+    import json
+    with open(REPO / "model" / "weights" / "cospeech.json") as f:
+        return json.load(f)["default_style"]
+
+
 def _run(args, src: Path) -> int:
     if args.style is None:
         from cospeech.model.generate import DEFAULT_STYLE
         args.style = DEFAULT_STYLE
     out = Path(args.out)
-    if src.is_dir():
-        from tqdm import tqdm
-        files = sorted(f for f in src.iterdir() if f.suffix.lower() in AUDIO_EXT)
-        if not files:
-            print(f"error: no audio files in {src}", file=sys.stderr)
-            return 2
-        failed = 0
-        for f in tqdm(files, desc="CoSpeech batch", unit="file"):
-            try:
-                generate_one(f, out / f.stem, args)
-            except Exception as exc:  # keep going: report at the end
-                failed += 1
-                tqdm.write(f"{f.name}: FAILED: {exc}")
-        print(f"batch done: {len(files) - failed} of {len(files)} files → {out}")
-        return 1 if failed else 0
     try:
         info = generate_one(src, out, args)
     except ValueError as exc:      # a bad --character / --armature: a message, not a traceback
@@ -235,4 +266,8 @@ def _run(args, src: Path) -> int:
 
 
 if __name__ == "__main__":
+    if os.environ.get("PYTHONHASHSEED") != REPRODUCIBLE_ENV["PYTHONHASHSEED"]:
+        # string hashing is fixed at interpreter start: run again with the fixed seed
+        os.environ.update(REPRODUCIBLE_ENV)
+        os.execv(sys.executable, [sys.executable, os.path.abspath(__file__)] + sys.argv[1:])
     sys.exit(main())
