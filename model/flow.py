@@ -69,33 +69,56 @@ class Denoiser(Protocol):
 
 def flow_loss(net: "CoSpeechNet", x1: "torch.Tensor", audio: "torch.Tensor", style: "torch.Tensor",
               mask: "torch.Tensor", *, p_drop_audio: float = 0.1, p_drop_style: float = 0.1,
-              generator: "torch.Generator | None" = None) -> "torch.Tensor":
+              generator: "torch.Generator | None" = None, noise: tuple | None = None,
+              denominators: tuple | None = None) -> "torch.Tensor":
     """Rectified-flow regression loss on one batch (PyTorch; training only).
 
     Args:
         x1: (B, T, F) normalised data frames.
         audio: (B, T, A) features.  style: (B,) long.
         mask: (B, T) float, 1 = frame given to the network as known.
+        noise: this batch's slice of :func:`draw_noise` for a larger batch
+            (data-parallel training); None = drawn here from ``generator``.
+        denominators: ``(frames, diffs)`` normalisers of the whole global
+            batch (:func:`loss_denominators`); None = this batch's own.  With
+            the global ones, the losses of the parts of a batch add up to the
+            loss of the whole batch, so split batches train identically.
     Returns:
         scalar: mean squared error of the clean-sample prediction over the
         *unknown* frames (all frames when nothing is known) plus the same for
         frame differences; t ~ logit-normal(0, 1) (Esser et al., SD3, 2024).
     """
     import torch
-    B = x1.shape[0]
-    dev = x1.device
-    x0 = torch.randn(x1.shape, generator=generator, device=dev)
-    t = torch.sigmoid(torch.randn(B, generator=generator, device=dev))
+    x0, t_raw, da_u, ds_u = draw_noise(x1.shape, generator, x1.device) if noise is None else noise
+    t = torch.sigmoid(t_raw)
     xt = (1 - t[:, None, None]) * x0 + t[:, None, None] * x1
-    da = torch.rand(B, generator=generator, device=dev) < p_drop_audio
-    ds = torch.rand(B, generator=generator, device=dev) < p_drop_style
+    da = da_u < p_drop_audio
+    ds = ds_u < p_drop_style
     x1_hat = net(xt, t, audio, style, x1 * mask[..., None], mask, da, ds)
     w = (1.0 - mask)[..., None]
-    err = ((x1_hat - x1) ** 2 * w).sum() / (w.sum() * x1.shape[-1]).clamp_min(1.0)
     wd = w[:, 1:] * w[:, :-1]
-    derr = ((torch.diff(x1_hat, dim=1) - torch.diff(x1, dim=1)) ** 2 * wd).sum() / (
-        wd.sum() * x1.shape[-1]).clamp_min(1.0)
+    den, dden = loss_denominators(mask, x1.shape[-1]) if denominators is None else denominators
+    err = ((x1_hat - x1) ** 2 * w).sum() / den
+    derr = ((torch.diff(x1_hat, dim=1) - torch.diff(x1, dim=1)) ** 2 * wd).sum() / dden
     return err + derr
+
+
+def draw_noise(shape: tuple, generator: "torch.Generator | None" = None, device=None) -> tuple:
+    """The random inputs of :func:`flow_loss` for a batch of ``shape`` (B, T, F):
+    noise x0 (B, T, F), pre-sigmoid times (B,), and uniforms (B,) for audio and style dropout."""
+    import torch
+    B = shape[0]
+    x0 = torch.randn(shape, generator=generator, device=device)
+    t_raw = torch.randn(B, generator=generator, device=device)
+    return x0, t_raw, torch.rand(B, generator=generator, device=device), torch.rand(B, generator=generator, device=device)
+
+
+def loss_denominators(mask: "torch.Tensor", num_features: int) -> tuple:
+    """Normalisers of :func:`flow_loss` for ``mask`` (B, T): unknown frames x features,
+    and unknown consecutive pairs x features (each at least 1)."""
+    w = 1.0 - mask
+    wd = w[:, 1:] * w[:, :-1]
+    return (w.sum() * num_features).clamp_min(1.0), (wd.sum() * num_features).clamp_min(1.0)
 
 
 def _fix_start(x: np.ndarray, prev: np.ndarray, prev_vel: np.ndarray, width: int) -> np.ndarray:

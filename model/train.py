@@ -29,10 +29,30 @@ sparse locked frames 10 %).  Everything random is seeded from
 ``(--seed, step)``, so a run resumed from ``--ckpt`` continues identically.
 Output: ``cospeech.safetensors`` + ``cospeech.json`` (EMA weights, float16)
 and ``loss_curve.png`` in ``--out``.
+
+Data-parallel (one or many machines, ``torchrun``)::
+
+    torchrun --nproc_per_node 2 -m model.train --batch 64 --accum 2 [--bf16] ...
+
+Under ``torchrun`` (``WORLD_SIZE`` > 1) the model is wrapped in PyTorch's
+``DistributedDataParallel`` (gloo on CPU, NCCL on CUDA).  Every rank draws
+the same global batch of ``--batch`` windows (and its flow-matching noise)
+from ``(--seed, step)`` and trains on its slice, split again into
+``--accum`` micro-batches (gradient accumulation, ``no_sync`` between
+them); the loss of each part is normalised by the *global* batch's
+unknown-frame count (``flow.loss_denominators``) and scaled by the world
+size, so the averaged gradient equals one process's gradient on the whole
+batch: N processes reproduce the loss curve of one process with the same
+``--batch`` (to float tolerance; test).  Rank 0 writes checkpoints and
+weights; ``--resume`` works the same.  ``--bf16``: bfloat16 autocast of the
+forward pass (CUDA; allowed on CPU for testing).  Not yet: streaming
+windows from a large tree without loading it, the cached index, per-speaker
+splits and speaker conditioning (``docs/full_beat2_plan.md``).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -44,7 +64,7 @@ import numpy as np
 import torch
 
 from .features import SAMPLE_RATE, FPS, audio_features
-from .flow import flow_loss
+from .flow import draw_noise, flow_loss, loss_denominators
 from .generate import DEFAULT_WEIGHTS_DIR, STYLES, save_weights
 from .motion import MotionClip
 from .network import CoSpeechNet, NetConfig, count_parameters
@@ -189,13 +209,30 @@ def plot_loss(losses: list[float], path: Path) -> None:
     plt.close(fig)
 
 
+def _distributed(device: "torch.device") -> tuple[int, int]:
+    """(rank, world size); joins the process group under ``torchrun``."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch.distributed as dist
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
 def train(args) -> dict:
     torch.set_num_threads(args.threads)
-    log = (lambda *a: print(*a, flush=True))
+    device = torch.device(args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda" and "LOCAL_RANK" in os.environ:
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    rank, world = _distributed(device)
+    if args.batch % (world * args.accum):
+        raise ValueError(f"--batch {args.batch} must be a multiple of processes x --accum = {world * args.accum}")
+    log = (lambda *a: print(*a, flush=True)) if rank == 0 else (lambda *a: None)
     t0 = time.time()
     ds = Dataset(args.data, args.holdout, args.stretch, args.window, log)
     cfg = NetConfig(d_model=args.d_model, n_layers=args.layers, n_heads=args.heads,
-                    n_styles=len(STYLES), face_audio=not args.no_face_audio)
+                    n_styles=len(STYLES), face_audio=not args.no_face_audio, dropout=args.dropout)
     torch.manual_seed(args.seed)
     net = CoSpeechNet(cfg)
     ema = CoSpeechNet(cfg)
@@ -209,8 +246,14 @@ def train(args) -> dict:
         net.load_state_dict(st["net"])
         ema.load_state_dict(st["ema"])
         opt.load_state_dict(st["opt"])
-        step, losses, elapsed_before = int(st["step"]), list(st["losses"]), float(st["elapsed"])
+        step, losses, elapsed_before = int(st["step"]), [float(v) for v in st["losses"]], float(st["elapsed"])
         log(f"resumed from {ckpt} at step {step}")
+    net.to(device)
+    ema.to(device)
+    model = net
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+        model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     log(f"parameters: {count_parameters(net)}; steps {args.steps}, batch {args.batch}, window {args.window}")
     if args.export_only:
         if step == 0:
@@ -224,14 +267,18 @@ def train(args) -> dict:
         return args.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, (s - warm) / max(1, args.steps - warm))))
 
     def save_ckpt():
+        if rank != 0:
+            return
         ckpt.parent.mkdir(parents=True, exist_ok=True)
         torch.save({"net": net.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step,
-                    "losses": torch.tensor(losses), "elapsed": elapsed_before + time.time() - t_start}, ckpt)
+                    "losses": torch.tensor(losses, dtype=torch.float64), "elapsed": elapsed_before + time.time() - t_start}, ckpt)
 
     from tqdm import tqdm
     t_start = time.time()
     deadline = t_start + args.minutes * 60 if args.minutes > 0 else float("inf")
-    bar = tqdm(total=args.steps, initial=step, desc="train", mininterval=5, file=sys.stdout)
+    bar = tqdm(total=args.steps, initial=step, desc="train", mininterval=5, file=sys.stdout, disable=rank != 0)
+    lo, hi = rank * args.batch // world, (rank + 1) * args.batch // world
+    micro = (hi - lo) // args.accum
     net.train()
     stopped_early = False
     while step < args.steps:
@@ -241,19 +288,32 @@ def train(args) -> dict:
             break
         rng = np.random.default_rng([args.seed, step])
         torch.manual_seed(args.seed * 1_000_003 + step)
-        x, a, s, m = ds.batch(rng, args.batch)
+        x, a, s, m = ds.batch(rng, args.batch)                 # the global batch, the same on every rank
+        noise = draw_noise(x.shape, torch.Generator().manual_seed(args.seed * 1_000_003 + step))
+        den = loss_denominators(m, x.shape[-1])
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
-        loss = flow_loss(net, x, a, s, m)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        step_loss = torch.zeros((), dtype=torch.float64)
+        for k in range(args.accum):
+            sl = slice(lo + k * micro, lo + (k + 1) * micro)
+            part = [v[sl].to(device) for v in (x, a, s, m)]
+            sync = contextlib.nullcontext() if world == 1 or k == args.accum - 1 else model.no_sync()
+            with sync, torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
+                loss = flow_loss(model, *part, noise=tuple(v[sl].to(device) for v in noise),
+                                 denominators=tuple(d.to(device) for d in den))
+            (loss * world).backward()          # DDP averages over ranks: x world gives the global batch's gradient
+            step_loss += loss.detach().double().cpu()
+        if world > 1:
+            import torch.distributed as dist
+            dist.all_reduce(step_loss)
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
         with torch.no_grad():
             d = min(args.ema, (1 + step) / (10 + step))
             for pe, p in zip(ema.parameters(), net.parameters()):
                 pe.lerp_(p, 1 - d)
-        losses.append(loss.item())
+        losses.append(float(step_loss))
         step += 1
         bar.update(1)
         if step % 50 == 0:
@@ -263,13 +323,18 @@ def train(args) -> dict:
     bar.close()
     if not args.export_only:
         save_ckpt()
+    if rank != 0:
+        return {"steps": step, "rank": rank}
+    net.cpu()
+    ema.cpu()
     out = Path(args.out)
     info = {"steps": step, "planned_steps": args.steps, "stopped_by_time_budget": stopped_early,
             "final_loss_mean_last100": float(np.mean(losses[-100:])) if losses else None,
             "train_seconds": elapsed_before + time.time() - t_start, "batch": args.batch,
             "lr": args.lr, "seed": args.seed, "holdout": args.holdout, "stretch": args.stretch,
             "sources": ds.sources, "energy_terciles_m_per_s": ds.thresholds.tolist(),
-            "parameters": count_parameters(net), "threads": args.threads}
+            "parameters": count_parameters(net), "threads": args.threads, "processes": world,
+            "accum": args.accum, "bf16": bool(args.bf16), "device": device.type}
     meta = {"window": args.window, "overlap": args.overlap, "training": info,
             "data_license": "BEAT2 (CC BY-NC 4.0); these weights inherit CC BY-NC 4.0"}
     save_weights(out, ema, ds.norm, meta)
@@ -303,6 +368,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    ap.add_argument("--accum", type=int, default=1, help="micro-batches per step and process (gradient accumulation)")
+    ap.add_argument("--bf16", action="store_true", help="bfloat16 autocast of the forward pass (for CUDA)")
+    ap.add_argument("--dropout", type=float, default=0.1, help="network dropout (0 for exact DDP comparisons)")
     ap.add_argument("--no-face-audio", action="store_true",
                     help="train without the mouth pathway (NetConfig.face_audio; the first model's design)")
     return ap
