@@ -45,5 +45,6 @@ scene.cospeech.steps = 4
 assert bpy.ops.cospeech.generate() == {"FINISHED"}
 act = bpy.context.active_object.animation_data.action
 print("TAKE", act.name, act["cospeech_frame_start"], act["cospeech_frame_end"])
+print("FACE", act.get("cospeech_arkit", "none"))
 # The bpy module hangs at exit with Python classes registered: disable first.
 bpy.ops.preferences.addon_disable(module="bl_ext.user_default.cospeech")

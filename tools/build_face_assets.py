@@ -19,7 +19,7 @@ picks the files up from where they are written):
     (float16 cm) — each expression's sparse vertex offsets at weight 1,
     vertices moving less than :data:`DELTA_MIN_CM` dropped.
 ``addon/assets/ICT-FaceKit-LICENSE.txt``
-    Its licence, copied.
+    Its licence (the upstream text under a line naming what it covers).
 ``model/assets/oculus_visemes.json``
     The 15 Oculus visemes as ARKit mixes from TalkingHead (Mika Suominen,
     MIT), with ``source`` and ``license`` fields.
@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -137,7 +136,10 @@ def main(argv=None) -> int:
     vis = args.shared / "visemes" / "oculus_visemes_from_arkit.json"
     if ict.exists():
         info = build_head(ict, HEAD_OUT)
-        shutil.copyfile(ict.parent / "LICENSE", HEAD_OUT.parent / "ICT-FaceKit-LICENSE.txt")
+        (HEAD_OUT.parent / "ICT-FaceKit-LICENSE.txt").write_text(
+            "The head in ict_head.npz is derived from ICT-FaceKit (USC ICT Vision and Graphics Lab,\n"
+            "https://github.com/ICT-VGL/ICT-FaceKit), distributed under this licence:\n\n"
+            + (ict.parent / "LICENSE").read_text())
         print(f"{HEAD_OUT.relative_to(REPO)}: {info['vertices']} vertices, {info['faces']} polygons, "
               f"{info['bytes'] / 1e6:.2f} MB")
     else:
