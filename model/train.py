@@ -45,9 +45,13 @@ size, so the averaged gradient equals one process's gradient on the whole
 batch: N processes reproduce the loss curve of one process with the same
 ``--batch`` (to float tolerance; test).  Rank 0 writes checkpoints and
 weights; ``--resume`` works the same.  ``--bf16``: bfloat16 autocast of the
-forward pass (CUDA; allowed on CPU for testing).  Not yet: streaming
-windows from a large tree without loading it, the cached index, per-speaker
-splits and speaker conditioning (``docs/full_beat2_plan.md``).
+forward pass (CUDA; allowed on CPU for testing).
+
+Large trees (``--stream``, :mod:`model.dataset`): the tree is indexed once
+(cached), whole speakers are held out (``--holdout-speakers``), and windows
+are streamed from a small cache of decoded clips (mirror augmentation on
+the fly; no time stretch).  Not yet: speaker identity as a condition of the
+network.
 """
 from __future__ import annotations
 
@@ -230,7 +234,16 @@ def train(args) -> dict:
         raise ValueError(f"--batch {args.batch} must be a multiple of processes x --accum = {world * args.accum}")
     log = (lambda *a: print(*a, flush=True)) if rank == 0 else (lambda *a: None)
     t0 = time.time()
-    ds = Dataset(args.data, args.holdout, args.stretch, args.window, log)
+    held_out = []
+    if args.stream:
+        from .dataset import StreamingDataset, build_index, split_by_speaker
+        entries = build_index(args.data, args.index_cache, log)
+        train_e, held_e = split_by_speaker(entries, args.holdout_speakers, args.seed)
+        held_out = sorted({e.speaker for e in held_e})
+        log(f"held-out speakers: {held_out or 'none'}")
+        ds = StreamingDataset(args.data, train_e, args.window, cache_files=args.cache_files, seed=args.seed, log=log)
+    else:
+        ds = Dataset(args.data, args.holdout, args.stretch, args.window, log)
     cfg = NetConfig(d_model=args.d_model, n_layers=args.layers, n_heads=args.heads,
                     n_styles=len(STYLES), face_audio=not args.no_face_audio, dropout=args.dropout)
     torch.manual_seed(args.seed)
@@ -334,7 +347,8 @@ def train(args) -> dict:
             "lr": args.lr, "seed": args.seed, "holdout": args.holdout, "stretch": args.stretch,
             "sources": ds.sources, "energy_terciles_m_per_s": ds.thresholds.tolist(),
             "parameters": count_parameters(net), "threads": args.threads, "processes": world,
-            "accum": args.accum, "bf16": bool(args.bf16), "device": device.type}
+            "accum": args.accum, "bf16": bool(args.bf16), "device": device.type,
+            "stream": bool(args.stream), "held_out_speakers": held_out}
     meta = {"window": args.window, "overlap": args.overlap, "training": info,
             "data_license": "BEAT2 (CC BY-NC 4.0); these weights inherit CC BY-NC 4.0"}
     save_weights(out, ema, ds.norm, meta)
@@ -372,6 +386,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--accum", type=int, default=1, help="micro-batches per step and process (gradient accumulation)")
     ap.add_argument("--bf16", action="store_true", help="bfloat16 autocast of the forward pass (for CUDA)")
     ap.add_argument("--dropout", type=float, default=0.1, help="network dropout (0 for exact DDP comparisons)")
+    ap.add_argument("--stream", action="store_true",
+                    help="large trees: index once (cached), hold out whole speakers, stream windows (model/dataset.py)")
+    ap.add_argument("--holdout-speakers", type=int, default=0, help="--stream: number of speakers held out")
+    ap.add_argument("--index-cache", default=None, help="--stream: index file (default DATA/.cospeech_index.json)")
+    ap.add_argument("--cache-files", type=int, default=8, help="--stream: decoded clips kept in memory")
     ap.add_argument("--no-face-audio", action="store_true",
                     help="train without the mouth pathway (NetConfig.face_audio; the first model's design)")
     return ap
