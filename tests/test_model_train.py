@@ -81,6 +81,20 @@ def test_ddp_two_processes_match_one_process_with_the_whole_batch(tmp_path):
     assert runs["one"][-5:].mean() < runs["one"][:5].mean()            # it trains
     meta = json.loads((tmp_path / "ddp" / "w" / "cospeech.json").read_text())
     assert meta["training"]["processes"] == 2
+    # bit-exact resume under DDP: 12 steps, then resume to 20 == the straight 20-step DDP run
+    d = tmp_path / "ddp_resume"
+    d.mkdir()
+    ddp = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+           str(29500 + os.getpid() % 1000), "-m", "model.train"]
+    for extra in (["--steps", "12"], ["--steps", "20", "--resume"]):
+        argv = _ddp_argv(d) + extra
+        res = subprocess.run(ddp + argv, cwd=repo, capture_output=True, text=True, timeout=900,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    resumed = torch.load(d / "ckpt.pt", weights_only=True)
+    straight = torch.load(tmp_path / "ddp" / "ckpt.pt", weights_only=True)
+    assert np.array_equal(resumed["losses"].numpy(), runs["ddp"])
+    assert all(torch.equal(resumed["ema"][k], straight["ema"][k]) for k in straight["ema"])
 
 
 def test_bf16_autocast_path_runs(tmp_path):
