@@ -20,6 +20,8 @@ clips are decoded on first use (motion, audio features, the mirrored
 version) and kept in a small LRU cache (``cache_files``), so memory is
 bounded by the cache, not the tree.  The normaliser and the energy terciles
 of the style labels are fitted on a seeded sample of ``sample_files`` clips.
+With ``speakers=True`` each window also carries its speaker's id (index into
+the sorted training speakers) for a speaker-conditioned network.
 """
 from __future__ import annotations
 
@@ -146,7 +148,7 @@ class StreamingDataset:
     of ``model.train.Dataset``: ``batch``, ``norm``, ``thresholds``, ``sources``."""
 
     def __init__(self, root, entries: list[Entry], window: int, *, sample_files: int = 8, cache_files: int = 8,
-                 files_per_batch: int = 4, seed: int = 0, log=print):
+                 files_per_batch: int = 4, seed: int = 0, speakers: bool = False, log=print):
         from .representation import Normaliser, clip_to_frames, mirror_clip
         from .train import upper_body_speed
         self.root, self.window = Path(root), window
@@ -154,6 +156,9 @@ class StreamingDataset:
         if not self.entries:
             raise ValueError(f"no clip is longer than the window ({window} frames)")
         self.sources = [e.name for e in self.entries]
+        #: training speakers (sorted); ``batch`` adds their ids when ``speakers`` is True
+        self.speakers = sorted({e.speaker for e in self.entries})
+        self.with_speakers = speakers
         self.cache_files, self.files_per_batch = cache_files, files_per_batch
         self._cache: OrderedDict[int, tuple] = OrderedDict()
         self.loads = 0
@@ -212,9 +217,10 @@ class StreamingDataset:
         from .train import STYLE_IDS, random_mask
         W = self.window
         files = rng.choice(len(self.entries), min(self.files_per_batch, len(self.entries)), replace=False, p=self.p)
-        xs, aus, st, ms = [], [], [], []
+        xs, aus, st, ms, sp = [], [], [], [], []
         for _ in range(B):
             i = int(files[rng.integers(len(files))])
+            sp.append(self.speakers.index(self.entries[i].speaker))
             mirrored = bool(rng.integers(2))
             x, a, cs = self._get(i)[int(mirrored)]
             s = int(rng.integers(0, x.shape[0] - W + 1))
@@ -225,8 +231,9 @@ class StreamingDataset:
             else:
                 st.append(int(np.searchsorted(self.thresholds, (cs[s + W] - cs[s]) / W)))
             ms.append(random_mask(rng, W))
-        return (torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(aus)),
-                torch.tensor(st, dtype=torch.long), torch.from_numpy(np.stack(ms)))
+        out = (torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(aus)),
+               torch.tensor(st, dtype=torch.long), torch.from_numpy(np.stack(ms)))
+        return out + (torch.tensor(sp, dtype=torch.long),) if self.with_speakers else out
 
     def describe(self) -> dict:
         return {"clips": len(self.entries), "cache_files": self.cache_files, "loads": self.loads,

@@ -70,7 +70,7 @@ class Denoiser(Protocol):
 def flow_loss(net: "CoSpeechNet", x1: "torch.Tensor", audio: "torch.Tensor", style: "torch.Tensor",
               mask: "torch.Tensor", *, p_drop_audio: float = 0.1, p_drop_style: float = 0.1,
               generator: "torch.Generator | None" = None, noise: tuple | None = None,
-              denominators: tuple | None = None) -> "torch.Tensor":
+              denominators: tuple | None = None, speaker: "torch.Tensor | None" = None) -> "torch.Tensor":
     """Rectified-flow regression loss on one batch (PyTorch; training only).
 
     Args:
@@ -94,7 +94,8 @@ def flow_loss(net: "CoSpeechNet", x1: "torch.Tensor", audio: "torch.Tensor", sty
     xt = (1 - t[:, None, None]) * x0 + t[:, None, None] * x1
     da = da_u < p_drop_audio
     ds = ds_u < p_drop_style
-    x1_hat = net(xt, t, audio, style, x1 * mask[..., None], mask, da, ds)
+    extra = {} if speaker is None else {"speaker": speaker}
+    x1_hat = net(xt, t, audio, style, x1 * mask[..., None], mask, da, ds, **extra)
     w = (1.0 - mask)[..., None]
     wd = w[:, 1:] * w[:, :-1]
     den, dden = loss_denominators(mask, x1.shape[-1]) if denominators is None else denominators

@@ -75,6 +75,10 @@ class NetConfig:
     #: audio-only mouth term; see the module doc).  False for weights trained
     #: before it existed (their cospeech.json has no such key).
     face_audio: bool = False
+    #: Speaker-identity embedding (training at scale, ``model.train --stream
+    #: --speaker-condition``): ids 0..n_speakers-1, id n_speakers = any
+    #: speaker (used when none is given, and for dropped styles); 0 = none.
+    n_speakers: int = 0
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -137,6 +141,7 @@ class CoSpeechNet(nn.Module):
         x_known: (B, T, FRAME_DIM) normalised known frames (anything where mask=0).
         mask: (B, T) float, 1 = frame known.
         drop_audio, drop_style: (B,) bool; True replaces the condition by its null.
+        speaker: (B,) long speaker ids (``n_speakers`` > 0 only); None = any speaker.
     Returns:
         (B, T, FRAME_DIM) predicted clean sample x1 (normalised frames); see
         ``flow.py`` for how it becomes a velocity.
@@ -154,6 +159,8 @@ class CoSpeechNet(nn.Module):
         self.audio_conv = nn.Sequential(nn.Conv1d(d, d, 5, padding=2), nn.GELU(), nn.Conv1d(d, d, 5, padding=2))
         self.audio_null = nn.Parameter(torch.zeros(d))
         self.style = nn.Embedding(cfg.n_styles + 1, d)  # last id = null (dropped) style
+        if cfg.n_speakers > 0:
+            self.speaker = nn.Embedding(cfg.n_speakers + 1, d)  # last id = any speaker
         self.t_mlp = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         if cfg.face_audio:
@@ -167,7 +174,7 @@ class CoSpeechNet(nn.Module):
         pos = sinusoid(torch.arange(a.shape[1], device=a.device), a.shape[-1])
         return a + pos, a
 
-    def forward(self, x, t, audio, style, x_known, mask, drop_audio=None, drop_style=None):
+    def forward(self, x, t, audio, style, x_known, mask, drop_audio=None, drop_style=None, speaker=None):
         B, T, _ = x.shape
         dev = x.device
         if drop_audio is None:
@@ -181,6 +188,10 @@ class CoSpeechNet(nn.Module):
         a, a_local = self.encode_audio(audio, drop_audio)
         style = torch.where(drop_style, torch.full_like(style, self.cfg.n_styles), style)
         cond = self.t_mlp(sinusoid(t * 1000.0, self.cfg.d_model)) + self.style(style)
+        if self.cfg.n_speakers > 0:     # the speaker is dropped with the style (classifier-free guidance)
+            any_id = torch.full_like(style, self.cfg.n_speakers)
+            sp = any_id if speaker is None else torch.where(drop_style, any_id, speaker)
+            cond = cond + self.speaker(sp)
         frame = torch.arange(T, device=dev)
         ca_mask = (frame[:, None] - frame[None]).abs() > self.cfg.audio_window
         for blk in self.blocks:

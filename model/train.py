@@ -50,8 +50,11 @@ forward pass (CUDA; allowed on CPU for testing).
 Large trees (``--stream``, :mod:`model.dataset`): the tree is indexed once
 (cached), whole speakers are held out (``--holdout-speakers``), and windows
 are streamed from a small cache of decoded clips (mirror augmentation on
-the fly; no time stretch).  Not yet: speaker identity as a condition of the
-network.
+the fly; no time stretch); ``--speaker-condition`` adds a speaker-identity
+embedding (``NetConfig.n_speakers``), dropped together with the style so
+the "any speaker" id is trained too — generation uses it (the weights'
+``cospeech.json`` lists the speakers under ``training.speakers``; choosing
+one at generation time is not exposed yet).
 """
 from __future__ import annotations
 
@@ -241,11 +244,16 @@ def train(args) -> dict:
         train_e, held_e = split_by_speaker(entries, args.holdout_speakers, args.seed)
         held_out = sorted({e.speaker for e in held_e})
         log(f"held-out speakers: {held_out or 'none'}")
-        ds = StreamingDataset(args.data, train_e, args.window, cache_files=args.cache_files, seed=args.seed, log=log)
+        ds = StreamingDataset(args.data, train_e, args.window, cache_files=args.cache_files, seed=args.seed,
+                              speakers=args.speaker_condition, log=log)
     else:
         ds = Dataset(args.data, args.holdout, args.stretch, args.window, log)
+    if args.speaker_condition and not args.stream:
+        raise ValueError("--speaker-condition needs --stream (speakers come from the tree's index)")
+    speakers = list(ds.speakers) if args.speaker_condition else []
     cfg = NetConfig(d_model=args.d_model, n_layers=args.layers, n_heads=args.heads,
-                    n_styles=len(STYLES), face_audio=not args.no_face_audio, dropout=args.dropout)
+                    n_styles=len(STYLES), face_audio=not args.no_face_audio, dropout=args.dropout,
+                    n_speakers=len(speakers))
     torch.manual_seed(args.seed)
     net = CoSpeechNet(cfg)
     ema = CoSpeechNet(cfg)
@@ -301,7 +309,8 @@ def train(args) -> dict:
             break
         rng = np.random.default_rng([args.seed, step])
         torch.manual_seed(args.seed * 1_000_003 + step)
-        x, a, s, m = ds.batch(rng, args.batch)                 # the global batch, the same on every rank
+        parts = ds.batch(rng, args.batch)                   # the global batch, the same on every rank
+        x, m = parts[0], parts[3]
         noise = draw_noise(x.shape, torch.Generator().manual_seed(args.seed * 1_000_003 + step))
         den = loss_denominators(m, x.shape[-1])
         for g in opt.param_groups:
@@ -310,11 +319,12 @@ def train(args) -> dict:
         step_loss = torch.zeros((), dtype=torch.float64)
         for k in range(args.accum):
             sl = slice(lo + k * micro, lo + (k + 1) * micro)
-            part = [v[sl].to(device) for v in (x, a, s, m)]
+            part = [v[sl].to(device) for v in parts[:4]]
+            spk = parts[4][sl].to(device) if len(parts) > 4 else None
             sync = contextlib.nullcontext() if world == 1 or k == args.accum - 1 else model.no_sync()
             with sync, torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
                 loss = flow_loss(model, *part, noise=tuple(v[sl].to(device) for v in noise),
-                                 denominators=tuple(d.to(device) for d in den))
+                                 denominators=tuple(d.to(device) for d in den), speaker=spk)
             (loss * world).backward()          # DDP averages over ranks: x world gives the global batch's gradient
             step_loss += loss.detach().double().cpu()
         if world > 1:
@@ -348,7 +358,7 @@ def train(args) -> dict:
             "sources": ds.sources, "energy_terciles_m_per_s": ds.thresholds.tolist(),
             "parameters": count_parameters(net), "threads": args.threads, "processes": world,
             "accum": args.accum, "bf16": bool(args.bf16), "device": device.type,
-            "stream": bool(args.stream), "held_out_speakers": held_out}
+            "stream": bool(args.stream), "held_out_speakers": held_out, "speakers": speakers}
     meta = {"window": args.window, "overlap": args.overlap, "training": info,
             "data_license": "BEAT2 (CC BY-NC 4.0); these weights inherit CC BY-NC 4.0"}
     save_weights(out, ema, ds.norm, meta)
@@ -391,6 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--holdout-speakers", type=int, default=0, help="--stream: number of speakers held out")
     ap.add_argument("--index-cache", default=None, help="--stream: index file (default DATA/.cospeech_index.json)")
     ap.add_argument("--cache-files", type=int, default=8, help="--stream: decoded clips kept in memory")
+    ap.add_argument("--speaker-condition", action="store_true",
+                    help="--stream: condition the network on the speaker id (dropped with the style)")
     ap.add_argument("--no-face-audio", action="store_true",
                     help="train without the mouth pathway (NetConfig.face_audio; the first model's design)")
     return ap

@@ -69,7 +69,7 @@ def test_streaming_training_stays_small(tree, tmp_path):
             "sys.exit(rc)") % str(REPO)
     res = subprocess.run([sys.executable, "-c", code, "--data", str(tree), "--stream", "--holdout-speakers", "2",
                           "--steps", "8", "--batch", "8", "--window", "60", "--overlap", "12", "--d-model", "32",
-                          "--layers", "1", "--heads", "2", "--threads", "1", "--cache-files", "4",
+                          "--layers", "1", "--heads", "2", "--threads", "1", "--cache-files", "4", "--speaker-condition",
                           "--ckpt", str(tmp_path / "ckpt.pt"), "--out", str(tmp_path / "w")],
                          capture_output=True, text=True, timeout=900, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
@@ -80,3 +80,10 @@ def test_streaming_training_stays_small(tree, tmp_path):
     meta = json.loads((tmp_path / "w" / "cospeech.json").read_text())
     assert meta["training"]["stream"] and len(meta["training"]["held_out_speakers"]) == 2
     assert len(meta["training"]["sources"]) < 300           # held-out speakers' clips are not trained on
+    # speaker identity as a condition: 10 training speakers (+ "any"), used by generation as "any speaker"
+    assert meta["net"]["n_speakers"] == 10 == len(meta["training"]["speakers"])
+    assert not set(meta["training"]["speakers"]) & set(meta["training"]["held_out_speakers"])
+    from model.generate import Generator
+    clip = Generator.load(str(tmp_path / "w"), "cpu", backend="torch").generate(np.zeros(16000, np.float32), seed=0,
+                                                                               steps=2)
+    assert clip.num_frames == 30 and np.isfinite(clip.poses).all()
