@@ -7,6 +7,10 @@ and :func:`model.arkit.canonical_viseme`; the weights come from
 
 Each bake is a new shape-key action (fake user, ``cospeech_arkit_of`` = the
 take), so the mesh's earlier animation survives and one undo reverts it.
+A shape the take holds constant (most ARKit shapes are 0 today) gets one
+key instead of one per frame (30-minute takes: 33 curves x 54,000 samples
+less, in the .blend and in the undo copy); Adjust Take expands it again when
+a dial makes it move (:func:`addon.take_adjust.adjust_take`).
 Keys driven by a driver are left alone (and reported); f-curves of the
 mesh's current action on keys this bake does not drive (the user's own
 keys) are copied into the new action, so they keep playing.
@@ -103,7 +107,11 @@ def bake_arkit(mesh, clip, frame_start: int, take_name: str, seed: int = 0,
     prev = key.animation_data.action if key.animation_data is not None else None
     action, slot, bag = compat.new_action(f"{take_name} (ARKit {mesh.name})", "KEY", key.name)
     for kname in sorted(values):
-        bake.write_fcurve(bag, _path(kname), 0, frames, values[kname], sampled=sampled)
+        v = values[kname]
+        if v.size and np.all(v == v[0]):    # a shape the take never moves (most of the 52): one key
+            bake.write_fcurve(bag, _path(kname), 0, frames[:1], v[:1])
+        else:
+            bake.write_fcurve(bag, _path(kname), 0, frames, v, sampled=sampled)
     kept = []
     if prev is not None:
         written = {_path(k) for k in values}

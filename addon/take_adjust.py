@@ -149,7 +149,7 @@ def adjust_take(info, take, adj: Adjustments, scene, lock_selected: bool = True,
     written, skipped = 0, set()
     for action, values in actions:
         edited = set() if overwrite_edited else edited_channels(action)
-        for fc in compat.action_fcurves(action):
+        for fc in list(compat.action_fcurves(action)):   # a face curve may be replaced (_expand)
             v = values.get((fc.data_path, fc.array_index))
             if v is None:
                 continue
@@ -157,6 +157,11 @@ def adjust_take(info, take, adj: Adjustments, scene, lock_selected: bool = True,
                 skipped.add(fc.data_path)
                 continue
             co = bake.read_keys(fc)
+            v = np.asarray(v, np.float32)
+            if len(co) == 1 and T > 1 and action.get("cospeech_arkit_of") and not np.all(v == v[0]):
+                _expand(action, fc, f0, v, keep, bool(take.get("cospeech_sampled")))   # a constant face key starts moving
+                written += 1
+                continue
             idx = np.round(co[:, 0]).astype(int) - f0
             ok = (idx >= 0) & (idx < T)
             vals = co[:, 1].copy()
@@ -169,6 +174,17 @@ def adjust_take(info, take, adj: Adjustments, scene, lock_selected: bool = True,
     take[SETTINGS] = json.dumps(adj.to_dict())
     return {"source": source, "written": written, "skipped_edited": sorted(skipped), "locked": len(locked),
             "closure_unavailable": adj.closure > 0 and cue is None}
+
+
+def _expand(action, fc, f0: int, v: np.ndarray, keep: np.ndarray, sampled: bool) -> None:
+    """Replace a one-key (constant) face f-curve by one key per frame: ``v``,
+    or the old constant on frames in ``keep``."""
+    old = float(bake.read_keys(fc)[0, 1])
+    vals = np.where(keep, np.float32(old), v).astype(np.float32)
+    path, index = fc.data_path, fc.array_index
+    bag = compat.action_channelbag(action)
+    bag.fcurves.remove(fc)
+    bake.write_fcurve(bag, path, index, (f0 + np.arange(len(vals))).astype(np.float32), vals, sampled=sampled)
 
 
 def face_seed(take) -> int:

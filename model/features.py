@@ -282,6 +282,25 @@ CLOSURE_WINDOW = 9
 CLOSURE_DIP_FULL = 2.0
 
 
+def _chunked_rms(y: np.ndarray, frame: int, hop: int, chunk_frames: int = 6000) -> np.ndarray:
+    """``librosa.feature.rms(y, frame_length=frame, hop_length=hop)`` (centred,
+    zero-padded frames), computed 60 s at a time: the same values without
+    framing the whole signal at once (400 x 180,000 floats for 30 minutes)."""
+    import librosa
+    half = frame // 2
+    n = 1 + len(y) // hop
+    out = np.empty(n, np.float32)
+    for f0 in range(0, n, chunk_frames):
+        f1 = min(n, f0 + chunk_frames)
+        a, b = f0 * hop - half, (f1 - 1) * hop - half + frame      # samples of frames f0 .. f1-1
+        seg = np.zeros(b - a, np.float32)
+        lo, hi = max(a, 0), min(b, len(y))
+        if hi > lo:
+            seg[lo - a:hi - a] = y[lo:hi]
+        out[f0:f1] = librosa.feature.rms(y=seg, frame_length=frame, hop_length=hop, center=False)[0]
+    return out
+
+
 def closure_cue(wave: np.ndarray, sr: int = SAMPLE_RATE, num_frames_out: int | None = None) -> np.ndarray:
     """(T,) float32 in [0, 1] at 30 fps: how much each frame is a closure of the speech.
 
@@ -305,7 +324,7 @@ def closure_cue(wave: np.ndarray, sr: int = SAMPLE_RATE, num_frames_out: int | N
     y = _to_mono16k(w, sr)
     if y.size == 0 or T == 0:
         return np.zeros(T, np.float32)
-    rms = librosa.feature.rms(y=np.pad(y, (0, max(0, 400 - y.size))), frame_length=400, hop_length=HOP)[0]
+    rms = _chunked_rms(y, 400, HOP)
     e = np.log(rms.astype(np.float64) ** 2 + 1e-8)
     e = np.interp(np.arange(T) / FPS, np.arange(e.size) * HOP / SAMPLE_RATE, e)
     local = uniform_filter1d(e, CLOSURE_WINDOW, mode="nearest")

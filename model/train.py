@@ -365,6 +365,10 @@ def train(args) -> dict:
     plot_loss(losses, out / "loss_curve.png")
     log(json.dumps(info, indent=1))
     log(f"saved {out / 'cospeech.safetensors'}")
+    if args.evaluate:      # the project's evaluator (model/evaluate.py) on the new weights
+        from . import evaluate
+        log(f"evaluating {out} -> {args.evaluate}")
+        evaluate.main(["--weights", str(out), "--out", str(args.evaluate), "--threads", str(args.threads)])
     return info
 
 
@@ -401,6 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--holdout-speakers", type=int, default=0, help="--stream: number of speakers held out")
     ap.add_argument("--index-cache", default=None, help="--stream: index file (default DATA/.cospeech_index.json)")
     ap.add_argument("--cache-files", type=int, default=8, help="--stream: decoded clips kept in memory")
+    ap.add_argument("--evaluate", default=None, metavar="DIR",
+                    help="after training, run model.evaluate on the new weights into DIR (rank 0)")
     ap.add_argument("--speaker-condition", action="store_true",
                     help="--stream: condition the network on the speaker id (dropped with the style)")
     ap.add_argument("--no-face-audio", action="store_true",

@@ -213,3 +213,30 @@ def test_visemes_drivers_and_the_users_own_keys(tmp_path):
         o.select_set(o == plain)
     snap = snapshot()
     assert run("bake_arkit") == {"CANCELLED"} and snapshot() == snap     # WARNING: "Plain: no ARKit or viseme shape keys"
+
+
+@needs_head
+def test_constant_face_curves_are_one_key_and_expand_when_dialled():
+    """Shapes the take holds still are baked as one key; the Blinks dial from
+    0 to 40 per minute turns a one-key blink curve into a per-frame curve."""
+    from cospeech.addon import arkit_bake, take_adjust
+    scene, _ = new_scene(with_rig=False)
+    strip = add_strip(scene, ARCTIC)
+    strip.frame_final_duration = strip.frame_final_duration
+    assert run() == {"FINISHED"}
+    arm = next(o for o in scene.objects if o.type == "ARMATURE")
+    head = bpy.data.objects[arm["cospeech_face_mesh"]]
+    take = arm.animation_data.action
+    f0 = int(take["cospeech_frame_start"])
+    T = int(take["cospeech_frame_end"]) - f0 + 1
+    # the face as a take with Blinks 0 would be baked: blink curves hold still
+    kact = arkit_bake.bake_arkit(head, take_adjust.load_raw(take), f0, take.name, blink_rate=0.0)["action"]
+    counts = {fc.data_path: len(fc.keyframe_points) for fc in compat.action_fcurves(kact)}
+    assert counts['key_blocks["eyeBlink_L"].value'] == 1 and counts['key_blocks["cheekPuff_L"].value'] == 1
+    assert counts['key_blocks["jawOpen"].value'] == T
+    scene.cospeech.adjust_blink_rate = 40.0
+    assert run("adjust_take") == {"FINISHED"}
+    blink = next(fc for fc in compat.action_fcurves(kact) if fc.data_path == 'key_blocks["eyeBlink_L"].value')
+    assert len(blink.keyframe_points) == T and _values(blink).max() > 0.5
+    cheek = next(fc for fc in compat.action_fcurves(kact) if fc.data_path == 'key_blocks["cheekPuff_L"].value')
+    assert len(cheek.keyframe_points) == 1                     # still constant: still one key
