@@ -70,7 +70,8 @@ def test_streaming_training_stays_small(tree, tmp_path):
     res = subprocess.run([sys.executable, "-c", code, "--data", str(tree), "--stream", "--holdout-speakers", "2",
                           "--steps", "8", "--batch", "8", "--window", "60", "--overlap", "12", "--d-model", "32",
                           "--layers", "1", "--heads", "2", "--threads", "1", "--cache-files", "4", "--speaker-condition",
-                          "--ckpt", str(tmp_path / "ckpt.pt"), "--out", str(tmp_path / "w")],
+                          "--ckpt", str(tmp_path / "ckpt.pt"), "--out", str(tmp_path / "w"),
+                          "--evaluate", str(tmp_path / "eval")],
                          capture_output=True, text=True, timeout=900, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     peak = float([l for l in res.stdout.splitlines() if l.startswith("PEAK_MB")][0].split()[1])
@@ -79,6 +80,7 @@ def test_streaming_training_stays_small(tree, tmp_path):
     import json
     meta = json.loads((tmp_path / "w" / "cospeech.json").read_text())
     assert meta["training"]["stream"] and len(meta["training"]["held_out_speakers"]) == 2
+    assert (tmp_path / "eval" / "metrics.json").is_file()    # the project's evaluator ran on the new weights
     assert len(meta["training"]["sources"]) < 300           # held-out speakers' clips are not trained on
     # speaker identity as a condition: 10 training speakers (+ "any"), used by generation as "any speaker"
     assert meta["net"]["n_speakers"] == 10 == len(meta["training"]["speakers"])
