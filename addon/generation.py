@@ -247,7 +247,7 @@ class Job:
             if "face" in self.parts:
                 # regenerated takes keep the base take's blink timing (seeded) outside the range
                 face_seed = seed if self.base_take is None else int(self.base_take.get("cospeech_seed", seed))
-                _bake_character_face(self.rig_info, action, clip, context.scene, self.span, face_seed)
+                _bake_faces(self.rig_info, action, clip, context.scene, self.span, face_seed)
                 action["cospeech_face_seed"] = face_seed
             if not action.get("cospeech_sampled"):   # long (sampled) takes: the dials read their keys
                 take_adjust.store_raw(action, clip, self.cue)      # the artist dials re-bake from it
@@ -278,7 +278,7 @@ def _remove_new_ids(before: dict) -> None:
             coll.remove(coll[name])
 
 
-def _bake_character_face(info: rig.RigInfo, action, clip: MotionClip, scene, span, seed: int) -> None:
+def _bake_faces(info: rig.RigInfo, action, clip: MotionClip, scene, span, seed: int) -> None:
     """The rig's visible faces: its meshes with ARKit- or viseme-named shape
     keys (the default rig's ICT head, a character's face) get the take's
     weights (:mod:`addon.arkit_bake`), one shape-key action each; recorded

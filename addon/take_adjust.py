@@ -49,28 +49,28 @@ def store_raw(action, clip: MotionClip, cue: np.ndarray | None = None) -> None:
     action[RAW] = base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def load_raw(action) -> MotionClip | None:
-    """The raw output stored on ``action``, or None (missing or unreadable)."""
+def _stored(action) -> dict | None:
+    """The arrays stored by :func:`store_raw` on ``action``, or None (missing or unreadable)."""
     text = action.get(RAW)
     if not text:
         return None
     try:
         with np.load(io.BytesIO(base64.b64decode(str(text)))) as z:
-            return MotionClip(z["poses"], z["expressions"], z["trans"], float(z["fps"]))
-    except Exception:   # noqa: BLE001 - damaged property: fall back to the keys
+            return {k: z[k] for k in z.files}
+    except Exception:   # noqa: BLE001 - damaged property: the callers fall back
         return None
+
+
+def load_raw(action) -> MotionClip | None:
+    """The raw output stored on ``action``, or None (missing or unreadable: use the keys)."""
+    z = _stored(action)
+    return None if z is None else MotionClip(z["poses"], z["expressions"], z["trans"], float(z["fps"]))
 
 
 def load_cue(action) -> np.ndarray | None:
     """The closure cue stored with the raw output of ``action``, or None."""
-    text = action.get(RAW)
-    if not text:
-        return None
-    try:
-        with np.load(io.BytesIO(base64.b64decode(str(text)))) as z:
-            return np.asarray(z["closure_cue"], np.float32) if "closure_cue" in z.files else None
-    except Exception:   # noqa: BLE001 - damaged property
-        return None
+    z = _stored(action)
+    return None if z is None or "closure_cue" not in z else np.asarray(z["closure_cue"], np.float32)
 
 
 def _crc(values: np.ndarray) -> int:

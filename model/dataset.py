@@ -149,8 +149,7 @@ class StreamingDataset:
 
     def __init__(self, root, entries: list[Entry], window: int, *, sample_files: int = 8, cache_files: int = 8,
                  files_per_batch: int = 4, seed: int = 0, speakers: bool = False, log=print):
-        from .representation import Normaliser, clip_to_frames, mirror_clip
-        from .train import upper_body_speed
+        from .train import fit_norm_and_terciles
         self.root, self.window = Path(root), window
         self.entries = [e for e in entries if e.frames / e.fps * 30.0 >= window + 2]
         if not self.entries:
@@ -165,14 +164,8 @@ class StreamingDataset:
         t = time.time()
         rng = np.random.default_rng([seed, 0x5A])
         sample = rng.choice(len(self.entries), min(sample_files, len(self.entries)), replace=False)
-        frames, win_means = [], []
-        for i in sample:
-            clip, _ = self._read(int(i), with_audio=False)
-            frames += [clip_to_frames(clip), clip_to_frames(mirror_clip(clip))]
-            cs = np.concatenate([[0], np.cumsum(upper_body_speed(clip))])
-            win_means.append((cs[window:] - cs[:-window]) / window)
-        self.norm = Normaliser.fit(np.concatenate(frames))
-        self.thresholds = np.percentile(np.concatenate(win_means), [100 / 3, 200 / 3])
+        self.norm, self.thresholds = fit_norm_and_terciles([self._read(int(i), with_audio=False)[0] for i in sample],
+                                                           window)
         w = np.array([e.frames / e.fps for e in self.entries], np.float64)
         self.p = w / w.sum()
         log(f"streaming {len(self.entries)} clips; normaliser and energy terciles from {len(sample)} "

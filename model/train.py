@@ -112,6 +112,18 @@ def stretch_clip(clip: MotionClip, wave: np.ndarray, factor: float) -> tuple[Mot
     return m, w
 
 
+def fit_norm_and_terciles(clips: list[MotionClip], window: int) -> tuple[Normaliser, np.ndarray]:
+    """The data normaliser (fitted on ``clips`` and their mirrors, un-stretched) and
+    the energy terciles (m/s) of the style labels: the 1/3 and 2/3 percentiles of the
+    mean upper-body joint speed over every ``window``-frame window of ``clips``."""
+    frames = [clip_to_frames(c) for c in clips] + [clip_to_frames(mirror_clip(c)) for c in clips]
+    win_means = []
+    for c in clips:
+        cs = np.concatenate([[0], np.cumsum(upper_body_speed(c))])
+        win_means.append((cs[window:] - cs[:-window]) / window)
+    return Normaliser.fit(np.concatenate(frames)), np.percentile(np.concatenate(win_means), [100 / 3, 200 / 3])
+
+
 class Dataset:
     """All augmented versions of the training clips, as normalised arrays."""
 
@@ -133,16 +145,7 @@ class Dataset:
         if not base:
             raise ValueError("no clip long enough for training")
         self.sources = [b[0] for b in base]
-        # normaliser on un-stretched originals + mirrors
-        frames0 = [clip_to_frames(c) for _, c, _ in base] + [clip_to_frames(mirror_clip(c)) for _, c, _ in base]
-        self.norm = Normaliser.fit(np.concatenate(frames0))
-        # energy terciles over un-augmented windows
-        win_means = []
-        for _, c, _ in base:
-            sp = upper_body_speed(c)
-            cs = np.concatenate([[0], np.cumsum(sp)])
-            win_means.append((cs[window:] - cs[:-window]) / window)
-        self.thresholds = np.percentile(np.concatenate(win_means), [100 / 3, 200 / 3])
+        self.norm, self.thresholds = fit_norm_and_terciles([c for _, c, _ in base], window)
         self.versions = []  # (x (T,F), audio (T,A), speed cumsum, mirrored)
         for name, c, w in base:
             for f in stretch:
