@@ -148,7 +148,8 @@ class StreamingDataset:
     of ``model.train.Dataset``: ``batch``, ``norm``, ``thresholds``, ``sources``."""
 
     def __init__(self, root, entries: list[Entry], window: int, *, sample_files: int = 8, cache_files: int = 8,
-                 files_per_batch: int = 4, seed: int = 0, speakers: bool = False, log=print):
+                 files_per_batch: int = 4, seed: int = 0, speakers: bool = False, log=print,
+                 visemes: bool = False, viseme_dropout: float = 0.0):
         from .train import fit_norm_and_terciles
         self.root, self.window = Path(root), window
         self.entries = [e for e in entries if e.frames / e.fps * 30.0 >= window + 2]
@@ -158,6 +159,7 @@ class StreamingDataset:
         #: training speakers (sorted); ``batch`` adds their ids when ``speakers`` is True
         self.speakers = sorted({e.speaker for e in self.entries})
         self.with_speakers = speakers
+        self.visemes, self.viseme_dropout = visemes, viseme_dropout
         self.cache_files, self.files_per_batch = cache_files, files_per_batch
         self._cache: OrderedDict[int, tuple] = OrderedDict()
         self.loads = 0
@@ -189,11 +191,11 @@ class StreamingDataset:
         if i in self._cache:
             self._cache.move_to_end(i)
             return self._cache[i]
-        from .features import SAMPLE_RATE, audio_features
+        from .features import SAMPLE_RATE, network_features
         from .representation import mirror_clip
         from .train import upper_body_speed
         clip, wave = self._read(i)
-        feats = audio_features(wave, SAMPLE_RATE)
+        feats = network_features(wave, SAMPLE_RATE, visemes=self.visemes)[1]
         T = min(clip.num_frames, feats.shape[0])
         versions = []
         for c in (clip, mirror_clip(clip)):
@@ -207,7 +209,7 @@ class StreamingDataset:
 
     def batch(self, rng: np.random.Generator, B: int):
         import torch
-        from .train import STYLE_IDS, random_mask
+        from .train import STYLE_IDS, drop_visemes, random_mask
         W = self.window
         files = rng.choice(len(self.entries), min(self.files_per_batch, len(self.entries)), replace=False, p=self.p)
         xs, aus, st, ms, sp = [], [], [], [], []
@@ -224,7 +226,8 @@ class StreamingDataset:
             else:
                 st.append(int(np.searchsorted(self.thresholds, (cs[s + W] - cs[s]) / W)))
             ms.append(random_mask(rng, W))
-        out = (torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(aus)),
+        aus = drop_visemes(np.stack(aus), rng, self.viseme_dropout) if self.visemes else np.stack(aus)
+        out = (torch.from_numpy(np.stack(xs)), torch.from_numpy(aus),
                torch.tensor(st, dtype=torch.long), torch.from_numpy(np.stack(ms)))
         return out + (torch.tensor(sp, dtype=torch.long),) if self.with_speakers else out
 

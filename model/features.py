@@ -32,7 +32,10 @@ deviation), so the absolute level, microphone and speaker's pitch range do
 not leak into the model (DESIGN.md, "Features must not leak the speaker").
 Constant columns (e.g. digital silence) become zeros, never NaN.
 
-Phonetic (PocketSphinx) features are NOT included: see MODEL_CARD.md.
+Phonetic features (15 viseme one-hots from PocketSphinx phones,
+:func:`model.phones.viseme_features`) are appended by
+:func:`network_features` for networks trained with them
+(``NetConfig.visemes``); they are 0/1 columns, not normalised.
 """
 from __future__ import annotations
 
@@ -254,6 +257,53 @@ def audio_features(wave: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
         AudioError: empty or non-finite input.
     """
     return normalise_per_clip(raw_audio_features(wave, sr))
+
+
+#: :func:`network_features`: frames this many dB below the clip's 95th-percentile
+#: RMS are silence (viseme ``sil``) whatever the phone decoder says.
+SILENT_DB = 50.0
+#: ... and so are frames below this absolute level (dBFS; digital silence is -100).
+SILENT_FLOOR_DB = -80.0
+
+
+def network_features(wave: np.ndarray, sr: int = SAMPLE_RATE, visemes: bool = False
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """The network's audio input and the raw acoustic features it came from.
+
+    Args:
+        wave: (N,) or multi-channel float audio at ``sr`` Hz.
+        visemes: append the 15 viseme one-hot columns
+            (:func:`model.phones.viseme_features`) after the 48 normalised ones.
+    Returns:
+        (raw, feats): raw (T, 48) float32 as :func:`raw_audio_features`;
+        feats (T, 48) or (T, 63) float32, T = ``num_frames(N, sr)``.  Frames
+        :data:`SILENT_DB` below the clip's loud level or under
+        :data:`SILENT_FLOOR_DB` get viseme ``sil``; with
+        no decodable phones at all the viseme columns stay zero (the
+        network's "no phones" input).
+    Raises:
+        AudioError: as :func:`raw_audio_features`.
+    """
+    if not visemes:
+        raw = raw_audio_features(wave, sr)
+        return raw, normalise_per_clip(raw)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .phones import viseme_features
+    y = _to_mono16k(wave, sr)
+    with ThreadPoolExecutor(1) as ex:    # phones decode (in child processes when long) beside the acoustics
+        job = ex.submit(viseme_features, y, num_frames(len(y)))
+        raw = raw_audio_features(wave, sr)
+        vis = job.result()
+    feats = normalise_per_clip(raw)
+    vis = np.pad(vis, ((0, max(0, len(feats) - len(vis))), (0, 0)), mode="edge")[:len(feats)]
+    rms_db = raw[:, FEATURE_NAMES.index("rms_db")]
+    # the decoder reads digital silence as /s/: quiet frames are sil
+    quiet = (rms_db < np.percentile(rms_db, 95) - SILENT_DB) | (rms_db < SILENT_FLOOR_DB)
+    if vis.any():
+        vis[quiet] = 0.0
+        vis[quiet, 0] = 1.0                                   # sil
+    return raw, np.concatenate([feats, vis], axis=1)
 
 
 def rms_envelope(wave: np.ndarray, sr: int = SAMPLE_RATE, frame_length: int = 1600) -> np.ndarray:

@@ -70,7 +70,8 @@ class Denoiser(Protocol):
 def flow_loss(net: "CoSpeechNet", x1: "torch.Tensor", audio: "torch.Tensor", style: "torch.Tensor",
               mask: "torch.Tensor", *, p_drop_audio: float = 0.1, p_drop_style: float = 0.1,
               generator: "torch.Generator | None" = None, noise: tuple | None = None,
-              denominators: tuple | None = None, speaker: "torch.Tensor | None" = None) -> "torch.Tensor":
+              denominators: tuple | None = None, speaker: "torch.Tensor | None" = None,
+              columns: "torch.Tensor | None" = None) -> "torch.Tensor":
     """Rectified-flow regression loss on one batch (PyTorch; training only).
 
     Args:
@@ -83,6 +84,8 @@ def flow_loss(net: "CoSpeechNet", x1: "torch.Tensor", audio: "torch.Tensor", sty
             batch (:func:`loss_denominators`); None = this batch's own.  With
             the global ones, the losses of the parts of a batch add up to the
             loss of the whole batch, so split batches train identically.
+        columns: (B, F) float weights of each window's feature columns (1 =
+            supervised, 0 = not; e.g. jaw-only FACEGOOD windows); None = all 1.
     Returns:
         scalar: mean squared error of the clean-sample prediction over the
         *unknown* frames (all frames when nothing is known) plus the same for
@@ -98,7 +101,9 @@ def flow_loss(net: "CoSpeechNet", x1: "torch.Tensor", audio: "torch.Tensor", sty
     x1_hat = net(xt, t, audio, style, x1 * mask[..., None], mask, da, ds, **extra)
     w = (1.0 - mask)[..., None]
     wd = w[:, 1:] * w[:, :-1]
-    den, dden = loss_denominators(mask, x1.shape[-1]) if denominators is None else denominators
+    if columns is not None:
+        w, wd = w * columns[:, None], wd * columns[:, None]
+    den, dden = loss_denominators(mask, x1.shape[-1], columns) if denominators is None else denominators
     err = ((x1_hat - x1) ** 2 * w).sum() / den
     derr = ((torch.diff(x1_hat, dim=1) - torch.diff(x1, dim=1)) ** 2 * wd).sum() / dden
     return err + derr
@@ -114,12 +119,15 @@ def draw_noise(shape: tuple, generator: "torch.Generator | None" = None, device=
     return x0, t_raw, torch.rand(B, generator=generator, device=device), torch.rand(B, generator=generator, device=device)
 
 
-def loss_denominators(mask: "torch.Tensor", num_features: int) -> tuple:
-    """Normalisers of :func:`flow_loss` for ``mask`` (B, T): unknown frames x features,
-    and unknown consecutive pairs x features (each at least 1)."""
+def loss_denominators(mask: "torch.Tensor", num_features: int, columns: "torch.Tensor | None" = None) -> tuple:
+    """Normalisers of :func:`flow_loss` for ``mask`` (B, T): unknown frames x supervised
+    features (``columns`` (B, F) weights, default all ``num_features``), and unknown
+    consecutive pairs x supervised features (each at least 1)."""
+    import torch
     w = 1.0 - mask
     wd = w[:, 1:] * w[:, :-1]
-    return (w.sum() * num_features).clamp_min(1.0), (wd.sum() * num_features).clamp_min(1.0)
+    per = columns.sum(-1) if columns is not None else torch.full_like(w[:, 0], float(num_features))
+    return (w.sum(1) * per).sum().clamp_min(1.0), (wd.sum(1) * per).sum().clamp_min(1.0)
 
 
 def _fix_start(x: np.ndarray, prev: np.ndarray, prev_vel: np.ndarray, width: int) -> np.ndarray:

@@ -38,7 +38,7 @@ import numpy as np
 
 from .backends import (BACKENDS, CUDA_FALLBACK_WARNING, BackendError, OnnxDenoiser, TorchDenoiser,
                        onnx_providers, resolve_backend)
-from .features import SAMPLE_RATE, AudioError, load_audio, normalise_per_clip, raw_audio_features
+from .features import SAMPLE_RATE, AudioError, load_audio, network_features
 from .features import FEATURE_NAMES
 from .silence import rest_mouth, silence_weight
 from .flow import Denoiser, blend_borders, sample, smooth_take
@@ -249,7 +249,8 @@ class Generator:
         message.  denoiser: the ``flow.Denoiser``.  net: the ``CoSpeechNet``
         (torch backend) or None.  normaliser, meta, window, overlap, styles,
         smooth_sigma, trans_sigma, face_sigma: from ``cospeech.json`` (face_sigma
-            defaults to smooth_sigma for weights that predate it).
+            defaults to smooth_sigma for weights that predate it).  visemes:
+            the network reads PocketSphinx viseme one-hots (``NetConfig.visemes``).
     """
 
     def __init__(self, denoiser: "Denoiser | CoSpeechNet", normaliser: Normaliser, device, meta: dict,
@@ -272,6 +273,7 @@ class Generator:
         self.smooth_sigma = float(meta.get("smooth_sigma", DEFAULT_SMOOTH_SIGMA))
         self.trans_sigma = float(meta.get("trans_sigma", self.smooth_sigma))
         self.face_sigma = float(meta.get("face_sigma", self.smooth_sigma))
+        self.visemes = bool(meta.get("net", {}).get("visemes", False))
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -378,8 +380,7 @@ class Generator:
             raise ValueError(f"guidance must be a finite number >= 0, got {guidance}")
         sidx = self.style_index(style)
         wave = np.asarray(wave, np.float32)
-        raw = raw_audio_features(wave, sr)
-        feats = normalise_per_clip(raw)
+        raw, feats = network_features(wave, sr, visemes=self.visemes)
         T = feats.shape[0]
         known_x = np.zeros((T, FRAME_DIM), np.float32)
         mask = np.zeros(T, bool)

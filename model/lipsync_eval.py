@@ -8,10 +8,18 @@ ridge-regression baseline vs the capture.
   (:func:`model.phones.phoneme_contrast`) with the TextGrid phones.
 * Every English ``../shared/data/dev_audio`` clip: the contrast with
   PocketSphinx ``allphone`` phones (no motion ground truth there).
-* **Baseline row**: ridge regression (scikit-learn ``Ridge``, alpha 10, not
-  tuned) from the project's 40 per-clip-normalised log-mel columns with
-  ±2 frames of context to the jaw opening, fitted on the training part of the
-  capture only.  A model that does not beat it is not done.
+* **Baseline rows**: ridge regression (scikit-learn ``Ridge``, alpha 10, not
+  tuned) to the jaw opening, fitted on the training part of the capture
+  only, from (a) the project's 40 per-clip-normalised log-mel columns with
+  ±2 frames of context, and (b) the network's own input -- the 48 acoustic
+  columns and the 15 PocketSphinx viseme one-hots
+  (``features.network_features(visemes=True)``) with ±4 frames.  A model that
+  does not beat them is not done.  With the FACEGOOD takes present, (c) the
+  same features fitted on the capture's training part plus the FACEGOOD
+  training takes (jaw calibrated as in :mod:`model.facegood`) -- the
+  baseline of a network trained with ``--facegood``.
+* FACEGOOD held-out take ``1114_3_16`` (when present): Pearson r of the
+  generated jaw opening with its ``mouth_stretch_c`` (jawOpen) track.
 * One plot per clip: jaw opening over time, bilabial (P B M) and open-vowel
   centres marked.
 
@@ -26,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .features import SAMPLE_RATE, audio_features, closure_cue, load_audio
+from .features import SAMPLE_RATE, audio_features, closure_cue, load_audio, network_features
 from .motion import MotionClip
 from .phones import (BILABIALS, OPEN_VOWELS, Phone, PhoneError, allphone, centre_frames, jaw_opening,
                      phoneme_contrast, textgrid_phones)
@@ -40,20 +48,54 @@ RIDGE_ALPHA = 10.0
 NON_ENGLISH: frozenset = frozenset()
 
 
-def mel_context(wave: np.ndarray, num_frames: int | None = None) -> np.ndarray:
-    """(T, 40 x 5) float32: the 40 normalised log-mel columns at frames t-2 … t+2 (edges repeated)."""
-    f = audio_features(wave, SAMPLE_RATE)[:, :N_MEL]
+#: Ridge baselines: name -> (description, context frames each side).
+BASELINES = {"ridge_mel": ("40 log-mel, ±2 frames", 2),
+             "ridge_input": ("network input: 48 acoustic + 15 visemes, ±4 frames", 4)}
+
+
+def _with_context(f: np.ndarray, context: int, num_frames: int | None) -> np.ndarray:
     if num_frames is not None:
         f = np.pad(f, ((0, max(0, num_frames - len(f))), (0, 0)), mode="edge")[:num_frames]
-    p = np.pad(f, ((CONTEXT, CONTEXT), (0, 0)), mode="edge")
-    return np.concatenate([p[i:i + len(f)] for i in range(2 * CONTEXT + 1)], axis=1).astype(np.float32)
+    p = np.pad(f, ((context, context), (0, 0)), mode="edge")
+    return np.concatenate([p[i:i + len(f)] for i in range(2 * context + 1)], axis=1).astype(np.float32)
 
 
-def fit_ridge(wave: np.ndarray, jaw: np.ndarray):
-    """scikit-learn ``Ridge(alpha=10)`` from :func:`mel_context` to ``jaw`` (T,)."""
+def mel_context(wave: np.ndarray, num_frames: int | None = None) -> np.ndarray:
+    """(T, 40 x 5) float32: the 40 normalised log-mel columns at frames t-2 … t+2 (edges repeated)."""
+    return _with_context(audio_features(wave, SAMPLE_RATE)[:, :N_MEL], CONTEXT, num_frames)
+
+
+def baseline_features(kind: str, wave: np.ndarray, num_frames: int | None = None) -> np.ndarray:
+    """Inputs of the ridge baseline ``kind`` (a key of :data:`BASELINES`), (T, D) float32."""
+    if kind == "ridge_mel":
+        return mel_context(wave, num_frames)
+    return _with_context(network_features(wave, SAMPLE_RATE, visemes=True)[1], BASELINES["ridge_input"][1],
+                         num_frames)
+
+
+FG_BASELINE = "network input, ±4 frames, fitted on capture + FACEGOOD training takes"
+
+
+def fit_ridge_with_facegood(wave: np.ndarray, clip: MotionClip, folder: Path):
+    """Ridge (alpha 10) on the network input from the capture's training part
+    (``wave``, ``clip``) plus the FACEGOOD training takes, jaw calibrated by
+    :class:`model.facegood.JawCalibration` (the ``ridge_input_fg`` baseline)."""
     from sklearn.linear_model import Ridge
-    X = mel_context(wave, len(jaw))
-    return Ridge(alpha=RIDGE_ALPHA).fit(X, jaw)
+    from .facegood import JawCalibration, load_takes
+    takes = load_takes(folder)
+    cal = JawCalibration.fit(clip.poses[:, 66:69], np.concatenate([t.jaw_open for t in takes]))
+    X = [baseline_features("ridge_input", wave, clip.num_frames)]
+    y = [jaw_opening(clip.poses)]
+    for t in takes:
+        X.append(baseline_features("ridge_input", load_audio(t.wav), len(t.jaw_open)))
+        y.append(cal.angle(t.jaw_open))
+    return Ridge(alpha=RIDGE_ALPHA).fit(np.concatenate(X), np.concatenate(y))
+
+
+def fit_ridge(wave: np.ndarray, jaw: np.ndarray, kind: str = "ridge_mel"):
+    """scikit-learn ``Ridge(alpha=10)`` from :func:`baseline_features` to ``jaw`` (T,)."""
+    from sklearn.linear_model import Ridge
+    return Ridge(alpha=RIDGE_ALPHA).fit(baseline_features(kind, wave, len(jaw)), jaw)
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float:
@@ -100,28 +142,34 @@ def lipsync_report(gen, seeds: list[int], steps: int, guidance: float, style: st
     jaw_cap = jaw_opening(full.poses)
     n_train = int(math.floor(full.num_frames * (1 - holdout)))
     cut = int(round(n_train / FPS * SAMPLE_RATE))
-    ridge = fit_ridge(wave[:cut], jaw_cap[:n_train])
+    ridges = {k: fit_ridge(wave[:cut], jaw_cap[:n_train], k) for k in BASELINES}
+    fg_dir = SHARED / "facegood"
+    if fg_dir.is_dir():
+        ridges["ridge_input_fg"] = fit_ridge_with_facegood(wave[:cut], full.slice(0, n_train), fg_dir)
 
     ho_jaw = jaw_cap[n_train:]
     ho_wave = wave[cut:cut + int(round(len(ho_jaw) / FPS * SAMPLE_RATE))]
     ho_phones = shift(tg, n_train / FPS)
     model_jaws = [jaw_opening(gen.generate(ho_wave, SAMPLE_RATE, seed=s, steps=steps, guidance=guidance,
                                            style=style).poses) for s in seeds]
-    ridge_jaw = ridge.predict(mel_context(ho_wave, len(ho_jaw)))
+    ridge_jaws = {k: r.predict(baseline_features(k, ho_wave, len(ho_jaw))) for k, r in ridges.items()}
+    descriptions = {**{k: v[0] for k, v in BASELINES.items()}, "ridge_input_fg": FG_BASELINE}
     rep = {"settings": {"seeds": seeds, "steps": steps, "guidance": guidance, "style": style,
-                        "holdout": holdout, "ridge_alpha": RIDGE_ALPHA, "features": "40 log-mel, ±2 frames"},
+                        "holdout": holdout, "ridge_alpha": RIDGE_ALPHA,
+                        "baselines": {k: descriptions[k] for k in ridges}},
            "heldout": {
                "capture": {"r": 1.0, "contrast": phoneme_contrast(ho_jaw, ho_phones)},
                "model": {"r": float(np.mean([pearson(j, ho_jaw) for j in model_jaws])),
                          "contrast": float(np.mean([phoneme_contrast(j, ho_phones) for j in model_jaws])),
                          "r_per_seed": [pearson(j, ho_jaw) for j in model_jaws]},
-               "ridge": {"r": pearson(ridge_jaw, ho_jaw), "contrast": phoneme_contrast(ridge_jaw, ho_phones)},
+               **{k: {"r": pearson(j, ho_jaw), "contrast": phoneme_contrast(j, ho_phones)}
+                  for k, j in ridge_jaws.items()},
                "frames": int(len(ho_jaw))},
            "dev_audio": {}}
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         plot_phones(out / "lipsync_heldout.png", {"capture": ho_jaw, f"model seed {seeds[0]}": model_jaws[0],
-                                                  "ridge": ridge_jaw}, ho_phones,
+                                                  "ridge (network input)": ridge_jaws["ridge_input"]}, ho_phones,
                     "held-out capture: jaw opening, TextGrid phones")
     for wav in sorted((SHARED / "dev_audio").glob("*.wav")):
         if wav.stem in NON_ENGLISH:
@@ -134,16 +182,27 @@ def lipsync_report(gen, seeds: list[int], steps: int, guidance: float, style: st
             continue
         jaws = [jaw_opening(gen.generate(w, SAMPLE_RATE, seed=s, steps=steps, guidance=guidance,
                                          style=style).poses) for s in seeds]
-        rj = ridge.predict(mel_context(w, len(jaws[0])))
+        rj = {k: r.predict(baseline_features(k, w, len(jaws[0]))) for k, r in ridges.items()}
         rep["dev_audio"][wav.stem] = {
             "model": float(np.nanmean([phoneme_contrast(j, phones) for j in jaws])),
-            "ridge": phoneme_contrast(rj, phones), "phones": len(phones)}
+            **{k: phoneme_contrast(j, phones) for k, j in rj.items()}, "phones": len(phones)}
         if out is not None:
-            plot_phones(out / f"lipsync_dev_{wav.stem}.png", {f"model seed {seeds[0]}": jaws[0], "ridge": rj},
+            plot_phones(out / f"lipsync_dev_{wav.stem}.png",
+                        {f"model seed {seeds[0]}": jaws[0], "ridge (network input)": rj["ridge_input"]},
                         phones, f"{wav.stem}: jaw opening, PocketSphinx allphone phones")
     dev = [v for v in rep["dev_audio"].values() if "model" in v]
-    rep["dev_mean"] = {"model": float(np.mean([v["model"] for v in dev])) if dev else float("nan"),
-                       "ridge": float(np.mean([v["ridge"] for v in dev])) if dev else float("nan")}
+    rep["dev_mean"] = {k: float(np.mean([v[k] for v in dev])) if dev else float("nan")
+                       for k in ("model", *ridges)}
+    if fg_dir.is_dir():
+        from .facegood import HELD_OUT, load_takes
+        take = load_takes(fg_dir, exclude=(), only=HELD_OUT)[0]
+        w = load_audio(take.wav)
+        jaws = [jaw_opening(gen.generate(w, SAMPLE_RATE, seed=s, steps=steps, guidance=guidance,
+                                         style=style).poses) for s in seeds]
+        rep["facegood_heldout"] = {"take": take.name, "seconds": len(take.jaw_open) / FPS,
+                                   "model": float(np.mean([pearson(j, take.jaw_open) for j in jaws])),
+                                   **{k: pearson(r.predict(baseline_features(k, w, len(take.jaw_open))), take.jaw_open)
+                                      for k, r in ridges.items()}}
     return rep
 
 
@@ -214,16 +273,22 @@ def format_lipsync(rep: dict) -> str:
     h = rep["heldout"]
     lines = ["| motion | held-out jaw r | held-out contrast | dev clips contrast (mean) |", "|---|---|---|---|",
              f"| capture | 1 | {h['capture']['contrast']:.2f} | – |",
-             f"| ridge baseline (40 log-mel, ±2 frames) | {h['ridge']['r']:.2f} | {h['ridge']['contrast']:.2f} | "
-             f"{rep['dev_mean']['ridge']:.2f} |",
+             *(f"| ridge baseline ({desc}) | {h[k]['r']:.2f} | {h[k]['contrast']:.2f} | "
+               f"{rep['dev_mean'][k]:.2f} |" for k, desc in rep["settings"]["baselines"].items()),
              f"| model (mean of {len(rep['settings']['seeds'])} seeds) | {h['model']['r']:.2f} | "
              f"{h['model']['contrast']:.2f} | {rep['dev_mean']['model']:.2f} |", "",
-             "| dev clip | phones | model contrast | ridge contrast |", "|---|---|---|---|"]
+             "| dev clip | phones | model contrast | " + " | ".join(rep["settings"]["baselines"]) + " |",
+             "|---|---|---|" + "---|" * len(rep["settings"]["baselines"])]
     for name, v in rep["dev_audio"].items():
         if "model" in v:
-            lines.append(f"| {name} | {v['phones']} | {v['model']:.2f} | {v['ridge']:.2f} |")
+            lines.append(f"| {name} | {v['phones']} | {v['model']:.2f} | "
+                         + " | ".join(f"{v[k]:.2f}" for k in rep["settings"]["baselines"]) + " |")
         else:
             lines.append(f"| {name} | – | {v['error']} | |")
+    if "facegood_heldout" in rep:
+        f = rep["facegood_heldout"]
+        lines += ["", f"FACEGOOD held-out take {f['take']} ({f['seconds']:.1f} s), jaw opening r with its jawOpen: "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in f.items() if k not in ("take", "seconds"))]
     return "\n".join(lines)
 
 

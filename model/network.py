@@ -79,6 +79,9 @@ class NetConfig:
     #: --speaker-condition``): ids 0..n_speakers-1, id n_speakers = any
     #: speaker (used when none is given, and for dropped styles); 0 = none.
     n_speakers: int = 0
+    #: The audio input ends with the 15 viseme one-hots of PocketSphinx phones
+    #: (``features.network_features(visemes=True)``; then ``audio_dim`` = 63).
+    visemes: bool = False
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -18,14 +18,28 @@ Silence and noise labels (SIL, +NSN+, +SPN+, …, "" / "sil" / "sp") are not
 phone centres.  Real capture scores 1.66-1.84; a mouth that ignores the
 words scores about 0.
 
+**Viseme features** (:func:`viseme_features`): the decoded phones as
+per-frame one-hots of the 15 Oculus viseme classes (``sil PP FF TH DD kk
+CH SS nn RR aa E ih oh ou``; phoneme-to-viseme table of the Oculus Lipsync
+documentation, "Viseme Reference"), an input of the network beside the
+acoustic features.  Chosen over 39 ARPAbet one-hots on the dev clips: a
+ridge regression from each (±4 frames) fitted on the capture's first 80 %
+reached dev-clip contrasts 1.02 / 2.23 / 2.82 / 1.91 (visemes) vs
+0.80 / 1.75 / 2.15 / 1.69 (phones).
+
 Never imports bpy.
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
 import numpy as np
+
+from .allphone_worker import decode_pcm16
+
+_WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "allphone_worker.py")
 
 #: ARPAbet open vowels and bilabial stops / nasal of the measure.
 OPEN_VOWELS = frozenset({"AA", "AE", "AH", "AO", "AW", "AY"})
@@ -85,18 +99,144 @@ def allphone(wave: np.ndarray, sr: int = 16000) -> list[Phone]:
     if sr != 16000:
         raise PhoneError(f"allphone needs 16 kHz audio, got {sr} Hz")
     try:
-        from pocketsphinx import Decoder, get_model_path
+        segs = decode_pcm16(_pcm16(wave))
     except ImportError as exc:
         raise PhoneError(f"pocketsphinx is not installed ({exc})") from exc
-    mp = get_model_path()
-    dec = Decoder(hmm=os.path.join(mp, "en-us", "en-us"), allphone=os.path.join(mp, "en-us", "en-us-phone.lm.bin"),
-                  lw=2.0, beam=1e-20, pbeam=1e-20, samprate=16000, loglevel="FATAL")
-    pcm = (np.clip(np.asarray(wave, np.float32), -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
-    dec.start_utt()
-    dec.process_raw(pcm, full_utt=True)
-    dec.end_utt()
-    out = [Phone(_clean(s.word), s.start_frame / 100.0, (s.end_frame + 1) / 100.0) for s in dec.seg()]
+    return _phones(segs)
+
+
+def _pcm16(wave: np.ndarray) -> bytes:
+    return (np.clip(np.asarray(wave, np.float32), -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+
+
+def _phones(segs, offset: float = 0.0) -> list[Phone]:
+    out = [Phone(_clean(lab), float(a) + offset, float(b) + offset) for lab, a, b in segs]
     return [p for p in out if p.label not in _NOT_PHONES]
+
+
+def _decode_in_child(pcm: bytes) -> list[tuple[str, float, float]]:
+    """:func:`allphone_worker.decode_pcm16` in a child interpreter (``sys.executable``,
+    this process's ``sys.path`` as PYTHONPATH).  Raises OSError / CalledProcessError."""
+    import subprocess
+    import sys
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    res = subprocess.run([sys.executable, _WORKER], input=pcm, capture_output=True, env=env, check=True,
+                         timeout=600)
+    return [(f[0], float(f[1]), float(f[2])) for f in (ln.split() for ln in res.stdout.decode().splitlines())
+            if len(f) == 3]
+
+
+def allphone_chunked(wave: np.ndarray, sr: int = 16000, workers: int | None = None) -> list[Phone]:
+    """:func:`allphone` of any length of audio, decoded in parallel chunks.
+
+    The audio is cut into :data:`DECODE_CHUNK_S`-second chunks, each decoded
+    with :data:`DECODE_MARGIN_S` s of context either side; a chunk keeps the
+    phones whose centre lies in it.  The chunking does not depend on
+    ``workers``, so the phones do not either.  With more than one chunk and
+    more than one worker, chunks are decoded by child processes running
+    :mod:`model.allphone_worker` (PocketSphinx holds the GIL); if a child
+    cannot run, that chunk is decoded here.
+
+    Args:
+        wave: (N,) float32 mono speech at 16 kHz in [-1, 1].
+        workers: parallel decoders (default: the CPUs this process may use).
+    Returns:
+        Phones (seconds from the start of ``wave``), silence/noise dropped.
+    Raises:
+        PhoneError: pocketsphinx is not installed, or ``sr`` is not 16 kHz.
+    """
+    if sr != 16000:
+        raise PhoneError(f"allphone needs 16 kHz audio, got {sr} Hz")
+    wave = np.asarray(wave, np.float32).reshape(-1)
+    n, step, margin = len(wave), DECODE_CHUNK_S * sr, DECODE_MARGIN_S * sr
+    chunks = [(c0, min(n, c0 + step), max(0, c0 - margin)) for c0 in range(0, max(n, 1), step)]
+    if workers is None:
+        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+    def decode(ch):
+        c0, c1, a = ch
+        pcm = _pcm16(wave[a:min(n, c1 + margin)])
+        if workers > 1 and len(chunks) > 1:
+            try:
+                segs = _decode_in_child(pcm)
+            except Exception:   # noqa: BLE001 - no usable child interpreter: decode here
+                segs = None
+            if segs is not None:
+                return segs
+        try:
+            return decode_pcm16(pcm)
+        except ImportError as exc:
+            raise PhoneError(f"pocketsphinx is not installed ({exc})") from exc
+
+    if workers > 1 and len(chunks) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(min(workers, len(chunks))) as ex:
+            results = list(ex.map(decode, chunks))
+    else:
+        results = [decode(ch) for ch in chunks]
+    phones: list[Phone] = []
+    for (c0, c1, a), segs in zip(chunks, results):
+        phones += [p for p in _phones(segs, a / sr) if c0 / sr <= p.centre < c1 / sr]
+    return phones
+
+
+#: Oculus viseme classes, in the order of the viseme feature columns.
+VISEMES: tuple[str, ...] = ("sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR",
+                            "aa", "E", "ih", "oh", "ou")
+#: ARPAbet phone -> Oculus viseme (Oculus Lipsync "Viseme Reference" examples:
+#: PP put/bat/mat, FF fat/vat, TH think/that, DD tip/doll, kk call/gas, CH chair/join/she,
+#: SS sir/zeal, nn lot/not, RR red, aa car, E bed, ih tip, oh toe, ou book).
+PHONE_TO_VISEME: dict[str, str] = {
+    "P": "PP", "B": "PP", "M": "PP", "F": "FF", "V": "FF", "TH": "TH", "DH": "TH",
+    "T": "DD", "D": "DD", "K": "kk", "G": "kk", "NG": "kk", "HH": "kk",
+    "CH": "CH", "JH": "CH", "SH": "CH", "ZH": "CH", "S": "SS", "Z": "SS", "N": "nn", "L": "nn",
+    "R": "RR", "ER": "E", "AA": "aa", "AE": "aa", "AH": "aa", "AY": "aa", "AW": "aa",
+    "EH": "E", "EY": "E", "IH": "ih", "IY": "ih", "Y": "ih", "AO": "oh", "OW": "oh", "OY": "oh",
+    "UW": "ou", "UH": "ou", "W": "ou"}
+VISEME_DIM = len(VISEMES)
+#: :func:`allphone_chunked` decodes in chunks of this many seconds (parallel
+#: workers, bounded decoder memory), each with this many seconds of context either side.
+DECODE_CHUNK_S = 30
+DECODE_MARGIN_S = 1
+
+
+def viseme_track(phones: list[Phone], num_frames: int, fps: float = 30.0) -> np.ndarray:
+    """(num_frames, 15) float32 one-hots of the viseme each frame lies in.
+
+    Frame ``k`` (time ``k / fps`` s) takes the viseme of the phone whose
+    [start, end) interval contains it (each phone covers at least its nearest
+    frame); frames with no phone get ``sil``.  Unknown labels count as ``sil``.
+    """
+    out = np.zeros((int(num_frames), VISEME_DIM), np.float32)
+    lab = np.zeros(int(num_frames), np.int64)          # 0 = sil
+    for p in phones:
+        v = PHONE_TO_VISEME.get(p.label)
+        if v is None:
+            continue
+        a = int(math.ceil(p.start * fps - 1e-9))     # frames k with start <= k/fps < end
+        b = int(math.ceil(p.end * fps - 1e-9))
+        if b <= a:                                      # shorter than a frame step: its nearest frame
+            a = int(round(p.centre * fps))
+            b = a + 1
+        lab[max(0, a):max(0, min(int(num_frames), b))] = VISEMES.index(v)
+    out[np.arange(len(lab)), lab] = 1.0
+    return out
+
+
+def viseme_features(wave: np.ndarray, num_frames: int, sr: int = 16000, fps: float = 30.0) -> np.ndarray:
+    """(num_frames, 15) float32 viseme one-hots of PocketSphinx :func:`allphone` phones.
+
+    The network's phonetic input.  Speech the decoder cannot read (silence,
+    noise, music, other languages) gives ``sil`` or few phones; if decoding
+    is impossible (pocketsphinx missing, wrong rate) the result is all zeros
+    -- the "no phones" input the network was trained with (phone dropout),
+    so it falls back to the acoustic features.  Never raises for bad audio.
+    """
+    try:
+        phones = allphone_chunked(wave, sr)
+    except PhoneError:
+        return np.zeros((int(num_frames), VISEME_DIM), np.float32)
+    return viseme_track(phones, num_frames, fps)
 
 
 def centre_frames(phones: list[Phone], num_frames: int, fps: float = 30.0,

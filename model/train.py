@@ -70,12 +70,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .features import SAMPLE_RATE, FPS, audio_features
+from .features import FEATURE_DIM, SAMPLE_RATE, FPS, network_features
 from .flow import draw_noise, flow_loss, loss_denominators
 from .generate import DEFAULT_WEIGHTS_DIR, STYLES, save_weights
 from .motion import MotionClip
 from .network import CoSpeechNet, NetConfig, count_parameters
-from .representation import Normaliser, clip_to_frames, mirror_clip
+from .phones import VISEME_DIM
+from .representation import FRAME_DIM, Normaliser, clip_to_frames, mirror_clip
 from .skeleton import UPPER_BODY, forward_kinematics
 
 STYLE_IDS = [s[0] for s in STYLES]
@@ -127,9 +128,13 @@ def fit_norm_and_terciles(clips: list[MotionClip], window: int) -> tuple[Normali
 class Dataset:
     """All augmented versions of the training clips, as normalised arrays."""
 
-    def __init__(self, data_dir, holdout: float, stretch: list[float], window: int, log=print):
+    def __init__(self, data_dir, holdout: float, stretch: list[float], window: int, log=print,
+                 visemes: bool = False, viseme_dropout: float = 0.0, facegood: str | None = None,
+                 facegood_share: float = 0.0):
         import librosa
         self.window = window
+        self.visemes, self.viseme_dropout = visemes, viseme_dropout
+        self.facegood_share = facegood_share if facegood else 0.0
         base = []
         for npz, wav in find_pairs(data_dir):
             clip = MotionClip.load(npz)
@@ -150,7 +155,7 @@ class Dataset:
         for name, c, w in base:
             for f in stretch:
                 cs_, ws_ = stretch_clip(c, w, f)
-                feats = audio_features(ws_, SAMPLE_RATE)
+                feats = network_features(ws_, SAMPLE_RATE, visemes=visemes)[1]
                 T = min(cs_.num_frames, feats.shape[0])
                 for mirrored in (False, True):
                     cm = mirror_clip(cs_) if mirrored else cs_
@@ -159,6 +164,21 @@ class Dataset:
                     self.versions.append((x, feats[:T], np.concatenate([[0], np.cumsum(sp)]), mirrored))
         log(f"{len(self.versions)} augmented versions, energy terciles {self.thresholds.round(3).tolist()} m/s")
         self.train_frames = np.concatenate([v[0] for v in self.versions if not v[3]])
+        self.facegood: list[tuple[np.ndarray, np.ndarray]] = []   # (jaw-only frames, audio features)
+        self.calibration = None
+        if facegood:
+            from .facegood import JawCalibration, capture_jaw, load_takes
+            takes = load_takes(facegood)
+            self.calibration = JawCalibration.fit(capture_jaw([c for _, c, _ in base]),
+                                                  np.concatenate([t.jaw_open for t in takes]))
+            for t in takes:
+                wave, _ = librosa.load(str(t.wav), sr=SAMPLE_RATE, mono=True)
+                feats = network_features(wave, SAMPLE_RATE, visemes=visemes)[1]
+                T = min(len(t.jaw_open), len(feats))
+                self.facegood.append((self.calibration.frames(t.jaw_open[:T], self.norm), feats[:T]))
+            self.sources += [f"facegood/{t.name}" for t in takes]
+            log(f"FACEGOOD: {len(takes)} takes, {sum(len(f[0]) for f in self.facegood) / FPS:.0f} s of jaw "
+                f"supervision, {facegood_share:.0%} of windows; calibration {self.calibration.to_json()}")
 
     def style_of(self, vi: int, start: int) -> int:
         x, _, cs, mirrored = self.versions[vi]
@@ -168,9 +188,22 @@ class Dataset:
         return int(np.searchsorted(self.thresholds, e))  # 0 calm, 1 moderate, 2 energetic
 
     def batch(self, rng: np.random.Generator, B: int):
+        """(x (B,W,F), audio (B,W,A), style (B,), mask (B,W), speaker None, columns (B,F) or None)."""
+        from .facegood import jaw_column_weights
         W = self.window
-        xs, aus, st, ms = [], [], [], []
+        xs, aus, st, ms, cols = [], [], [], [], []
+        full, jaw_only = np.ones(FRAME_DIM, np.float32), jaw_column_weights()
         for _ in range(B):
+            if self.facegood_share and rng.random() < self.facegood_share:   # jaw-only window, no style
+                x, a = self.facegood[int(rng.integers(len(self.facegood)))]
+                s = int(rng.integers(0, x.shape[0] - W + 1))
+                xs.append(x[s:s + W])
+                aus.append(a[s:s + W])
+                st.append(len(STYLE_IDS))
+                ms.append(np.zeros(W, np.float32))
+                cols.append(jaw_only)
+                continue
+            cols.append(full)
             vi = int(rng.integers(len(self.versions)))
             x, a, _, _ = self.versions[vi]
             s = int(rng.integers(0, x.shape[0] - W + 1))
@@ -178,8 +211,20 @@ class Dataset:
             aus.append(a[s:s + W])
             st.append(self.style_of(vi, s))
             ms.append(random_mask(rng, W))
-        return (torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(aus)),
-                torch.tensor(st, dtype=torch.long), torch.from_numpy(np.stack(ms)))
+        aus = drop_visemes(np.stack(aus), rng, self.viseme_dropout) if self.visemes else np.stack(aus)
+        return (torch.from_numpy(np.stack(xs)), torch.from_numpy(aus), torch.tensor(st, dtype=torch.long),
+                torch.from_numpy(np.stack(ms)), None,
+                torch.from_numpy(np.stack(cols)) if self.facegood_share else None)
+
+
+def drop_visemes(audio: np.ndarray, rng: np.random.Generator, p: float) -> np.ndarray:
+    """Phone dropout: zero the viseme columns (``FEATURE_DIM:``) of each window of
+    ``audio`` (B, W, 63) with probability ``p``, so the network also learns to
+    articulate from the acoustic features alone -- the input it gets when
+    PocketSphinx cannot decode (``phones.viseme_features`` returns zeros)."""
+    audio = audio.copy()
+    audio[rng.random(audio.shape[0]) < p, :, FEATURE_DIM:] = 0.0
+    return audio
 
 
 def random_mask(rng: np.random.Generator, W: int) -> np.ndarray:
@@ -240,6 +285,8 @@ def train(args) -> dict:
         raise ValueError(f"--batch {args.batch} must be a multiple of processes x --accum = {world * args.accum}")
     log = (lambda *a: print(*a, flush=True)) if rank == 0 else (lambda *a: None)
     t0 = time.time()
+    if args.facegood and args.stream:
+        raise ValueError("--facegood is for the one-machine dataset, not --stream")
     held_out = []
     if args.stream:
         from .dataset import StreamingDataset, build_index, split_by_speaker
@@ -248,15 +295,18 @@ def train(args) -> dict:
         held_out = sorted({e.speaker for e in held_e})
         log(f"held-out speakers: {held_out or 'none'}")
         ds = StreamingDataset(args.data, train_e, args.window, cache_files=args.cache_files, seed=args.seed,
-                              speakers=args.speaker_condition, log=log)
+                              speakers=args.speaker_condition, log=log, visemes=args.visemes,
+                              viseme_dropout=args.viseme_dropout)
     else:
-        ds = Dataset(args.data, args.holdout, args.stretch, args.window, log)
+        ds = Dataset(args.data, args.holdout, args.stretch, args.window, log, visemes=args.visemes,
+                     viseme_dropout=args.viseme_dropout, facegood=args.facegood, facegood_share=args.facegood_share)
     if args.speaker_condition and not args.stream:
         raise ValueError("--speaker-condition needs --stream (speakers come from the tree's index)")
     speakers = list(ds.speakers) if args.speaker_condition else []
     cfg = NetConfig(d_model=args.d_model, n_layers=args.layers, n_heads=args.heads,
                     n_styles=len(STYLES), face_audio=not args.no_face_audio, dropout=args.dropout,
-                    n_speakers=len(speakers))
+                    n_speakers=len(speakers), visemes=bool(args.visemes),
+                    audio_dim=FEATURE_DIM + (VISEME_DIM if args.visemes else 0))
     torch.manual_seed(args.seed)
     net = CoSpeechNet(cfg)
     ema = CoSpeechNet(cfg)
@@ -314,8 +364,10 @@ def train(args) -> dict:
         torch.manual_seed(args.seed * 1_000_003 + step)
         parts = ds.batch(rng, args.batch)                   # the global batch, the same on every rank
         x, m = parts[0], parts[3]
+        spk_all = parts[4] if len(parts) > 4 else None
+        cols = parts[5] if len(parts) > 5 else None
         noise = draw_noise(x.shape, torch.Generator().manual_seed(args.seed * 1_000_003 + step))
-        den = loss_denominators(m, x.shape[-1])
+        den = loss_denominators(m, x.shape[-1], cols)
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         opt.zero_grad(set_to_none=True)
@@ -323,11 +375,12 @@ def train(args) -> dict:
         for k in range(args.accum):
             sl = slice(lo + k * micro, lo + (k + 1) * micro)
             part = [v[sl].to(device) for v in parts[:4]]
-            spk = parts[4][sl].to(device) if len(parts) > 4 else None
+            spk = spk_all[sl].to(device) if spk_all is not None else None
+            col = cols[sl].to(device) if cols is not None else None
             sync = contextlib.nullcontext() if world == 1 or k == args.accum - 1 else model.no_sync()
             with sync, torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
                 loss = flow_loss(model, *part, noise=tuple(v[sl].to(device) for v in noise),
-                                 denominators=tuple(d.to(device) for d in den), speaker=spk)
+                                 denominators=tuple(d.to(device) for d in den), speaker=spk, columns=col)
             (loss * world).backward()          # DDP averages over ranks: x world gives the global batch's gradient
             step_loss += loss.detach().double().cpu()
         if world > 1:
@@ -361,7 +414,10 @@ def train(args) -> dict:
             "sources": ds.sources, "energy_terciles_m_per_s": ds.thresholds.tolist(),
             "parameters": count_parameters(net), "threads": args.threads, "processes": world,
             "accum": args.accum, "bf16": bool(args.bf16), "device": device.type,
-            "stream": bool(args.stream), "held_out_speakers": held_out, "speakers": speakers}
+            "stream": bool(args.stream), "held_out_speakers": held_out, "speakers": speakers,
+            "viseme_dropout": args.viseme_dropout if args.visemes else None,
+            "facegood_share": args.facegood_share if args.facegood else None,
+            "facegood_jaw_calibration": getattr(ds, "calibration", None) and ds.calibration.to_json()}
     meta = {"window": args.window, "overlap": args.overlap, "training": info,
             "data_license": "BEAT2 (CC BY-NC 4.0); these weights inherit CC BY-NC 4.0"}
     save_weights(out, ema, ds.norm, meta)
@@ -412,6 +468,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="after training, run model.evaluate on the new weights into DIR (rank 0)")
     ap.add_argument("--speaker-condition", action="store_true",
                     help="--stream: condition the network on the speaker id (dropped with the style)")
+    ap.add_argument("--visemes", action="store_true",
+                    help="add PocketSphinx viseme one-hots to the audio input (NetConfig.visemes)")
+    ap.add_argument("--viseme-dropout", type=float, default=0.2,
+                    help="--visemes: fraction of training windows whose viseme columns are zeroed")
+    ap.add_argument("--facegood", default=None, metavar="DIR",
+                    help="FACEGOOD takes (model/facegood.py) as extra jaw-only supervision (take 1114_3_16 held out)")
+    ap.add_argument("--facegood-share", type=float, default=0.25, help="--facegood: fraction of windows from it")
     ap.add_argument("--no-face-audio", action="store_true",
                     help="train without the mouth pathway (NetConfig.face_audio; the first model's design)")
     return ap

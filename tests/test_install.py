@@ -153,6 +153,8 @@ def test_package_installs_and_generates(tmp_path, blender):
     assert last - first + 1 == pytest.approx(4.0 * 30, abs=2)
     installed = tmp_path / "blender_user" / "extensions" / "user_default" / "cospeech"
     assert (installed / "blender_manifest.toml").is_file()
+    phones = [line.split()[1:] for line in res.stdout.splitlines() if line.startswith("PHONES ")]
+    assert phones and int(phones[0][0]) > 20 and phones[0][0] == phones[0][1], out[-4000:]  # child decodes too
     if (REPO / "addon" / "assets" / "ict_head.npz").exists():       # built into the zip: the head is driven
         face = [line for line in res.stdout.splitlines() if line.startswith("FACE ")]
         assert face and "51/52 ARKit keys" in face[0], out[-4000:]

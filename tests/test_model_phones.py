@@ -8,7 +8,8 @@ import pytest
 from conftest import BEAT2_NPZ, REPO, SHARED_DATA, need
 from model.features import load_audio
 from model.motion import MotionClip
-from model.phones import BILABIALS, OPEN_VOWELS, Phone, allphone, jaw_opening, phoneme_contrast, textgrid_phones
+from model.phones import (BILABIALS, OPEN_VOWELS, VISEMES, Phone, allphone, allphone_chunked, jaw_opening,
+                          phoneme_contrast, textgrid_phones, viseme_features, viseme_track)
 
 pytest.importorskip("pocketsphinx")
 pytest.importorskip("praatio")
@@ -47,10 +48,49 @@ def test_lipsync_report_has_the_baseline_row(tmp_path):
     rep = lipsync_report(Generator.load(backend="onnx"), [0], 2, 2.0, "moderate", out=tmp_path)
     h = rep["heldout"]
     assert h["capture"]["contrast"] > 1.2
-    assert h["ridge"]["r"] > 0.3 and h["ridge"]["contrast"] > 0.5
+    assert h["ridge_mel"]["r"] > 0.3 and h["ridge_mel"]["contrast"] > 0.5
+    assert h["ridge_input"]["r"] > 0.4 and h["ridge_input"]["contrast"] > 0.8     # visemes help a linear map too
     assert np.isfinite(h["model"]["r"]) and np.isfinite(h["model"]["contrast"])
     assert len(rep["dev_audio"]) >= 4 and all(v["phones"] > 10 for v in rep["dev_audio"].values())
     table = format_lipsync(rep)
-    assert "ridge baseline" in table and "capture" in table and "model" in table
+    assert "ridge baseline (40 log-mel" in table and "ridge baseline (network input" in table
+    assert "capture" in table and "model" in table
     assert (tmp_path / "lipsync_heldout.png").stat().st_size > 10_000
     assert len(list(tmp_path.glob("lipsync_dev_*.png"))) == len(rep["dev_audio"])
+
+
+def test_viseme_track_frames_and_classes():
+    phones = [Phone("P", 0.10, 0.20), Phone("AA", 0.20, 0.50), Phone("T", 0.51, 0.52), Phone("XX", 0.6, 0.7)]
+    v = viseme_track(phones, 30)
+    assert v.shape == (30, 15) and v.dtype == np.float32 and np.all(v.sum(1) == 1)
+    lab = [VISEMES[i] for i in v.argmax(1)]
+    assert lab[3:6] == ["PP"] * 3 and lab[6:15] == ["aa"] * 9        # frames k with start <= k/30 < end
+    assert lab[15] == "DD"                                            # shorter than a frame: its nearest frame
+    assert lab[0] == lab[18] == lab[29] == "sil"                      # no phone / unknown label
+
+
+def test_chunked_decoding_matches_across_workers_and_reads_long_speech():
+    """Long speech is decoded in 30-s chunks (in child processes when there
+    are several workers); the phones do not depend on the worker count, and
+    near the chunk border they agree with one whole-clip decode."""
+    w = load_audio(need(SHARED_DATA / "beat2" / "wave16k" / "2_scott_0_1_1.wav"))[:45 * 16000]
+    one, two = allphone_chunked(w, workers=1), allphone_chunked(w, workers=2)
+    assert one == two and len(one) > 300
+    assert all(0 <= p.start < p.end <= 45.01 for p in one)
+    whole = allphone(w)
+    near = lambda ph: sorted(p.label for p in ph if 25 < p.centre < 35)   # noqa: E731
+    a, b = near(one), near(whole)
+    assert len(set(a) ^ set(b)) <= 3 and abs(len(a) - len(b)) <= 3
+
+
+def test_viseme_features_of_bad_input_never_raise():
+    """Silence, noise and a wrong sample rate give sil / no phones, not an error."""
+    from model.features import network_features
+    _, f = network_features(np.zeros(16000, np.float32), 16000, visemes=True)
+    assert f.shape == (30, 63) and np.all(f[:, 48] == 1)                   # digital silence: sil
+    noise = np.random.default_rng(0).standard_normal(48000).astype(np.float32) * 0.1
+    assert network_features(noise, 16000, visemes=True)[1].shape == (90, 63)
+    assert not viseme_features(noise, 90, sr=22050).any()                  # cannot decode: all zeros
+    _, f = network_features(load_audio(REPO / "tools" / "demo_audio" / "arctic_a0007.wav"), 16000, visemes=True)
+    used = {VISEMES[i] for i in f[:, 48:].argmax(1)}
+    assert {"PP", "aa", "sil"} <= used and len(used) >= 8

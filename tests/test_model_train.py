@@ -103,3 +103,54 @@ def test_bf16_autocast_path_runs(tmp_path):
     info = train(build_parser().parse_args(_ddp_argv(tmp_path, extra=("--bf16",))))
     losses = torch.load(tmp_path / "ckpt.pt", weights_only=True)["losses"].numpy()
     assert info["bf16"] and len(losses) == 20 and np.isfinite(losses).all()
+
+
+def test_viseme_input_training_and_phone_dropout(tmp_path):
+    """``--visemes``: the network reads 48 acoustic + 15 viseme columns, the
+    weights say so, generation decodes phones for them, and phone dropout
+    zeroes the viseme columns of about the requested share of windows."""
+    pytest.importorskip("pocketsphinx")
+    from model.generate import Generator
+    from model.train import Dataset, build_parser, train
+    torch.set_num_threads(1)
+    args = build_parser().parse_args(_ddp_argv(tmp_path, extra=("--visemes", "--viseme-dropout", "0.5")))
+    info = train(args)
+    meta = json.loads((tmp_path / "w" / "cospeech.json").read_text())
+    assert meta["net"]["visemes"] is True and meta["net"]["audio_dim"] == 63 and info["viseme_dropout"] == 0.5
+    g = Generator.load(str(tmp_path / "w"), "cpu", backend="torch")
+    from model.features import load_audio
+    clip = g.generate(load_audio(pathlib.Path(__file__).resolve().parents[1] / "tools" / "demo_audio"
+                                 / "arctic_a0007.wav"), seed=0, steps=2)
+    assert np.isfinite(clip.poses).all()
+    ds = Dataset(SHARED / "beat2", 0.2, [1.0], 60, log=lambda *a: None, visemes=True, viseme_dropout=0.5)
+    a = ds.batch(np.random.default_rng(0), 200)[1].numpy()
+    dropped = (a[:, :, 48:].sum(axis=(1, 2)) == 0).mean()
+    assert a.shape[-1] == 63 and 0.38 < dropped < 0.62
+    assert np.all(a[:, :, 48:].sum(-1)[a[:, :, 48:].sum(axis=(1, 2)) > 0] == 1)    # kept windows: one-hot rows
+
+
+def test_facegood_jaw_supervision_windows(tmp_path):
+    """``--facegood``: a quarter of the windows come from the FACEGOOD takes
+    (held-out take excluded), carry only the jaw's 6D columns in the loss,
+    and their jaw angles are calibrated to the capture's range."""
+    pytest.importorskip("pocketsphinx")
+    fg = SHARED / "facegood"
+    if not fg.is_dir():
+        pytest.skip(f"FACEGOOD takes not found at {fg}")
+    from model.facegood import JAW_COLUMNS, load_takes
+    from model.representation import FRAME_DIM
+    from model.train import Dataset, build_parser, train
+    assert "1114_3_16" not in {t.name for t in load_takes(fg)}
+    ds = Dataset(SHARED / "beat2", 0.2, [1.0], 60, log=lambda *a: None, facegood=str(fg), facegood_share=0.25)
+    assert len(ds.facegood) == 6 and 0.005 < ds.calibration.scale < 2.0
+    x, a, st, m, spk, cols = ds.batch(np.random.default_rng(1), 400)
+    fgw = cols.sum(1) == 6
+    assert 0.18 < fgw.float().mean() < 0.32 and torch.all(cols[~fgw].sum(1) == FRAME_DIM)
+    assert torch.all(st[fgw] == 4) and torch.all(m[fgw] == 0)
+    assert torch.all(x[fgw][..., :JAW_COLUMNS.start] == 0) and x[fgw][..., JAW_COLUMNS].std() > 0.1
+    angles = ds.calibration.angle(np.concatenate([t.jaw_open for t in load_takes(fg)]))
+    assert 0.0 <= np.percentile(angles, 50) < 0.3                                 # radians of a real jaw
+    info = train(build_parser().parse_args(_ddp_argv(tmp_path, extra=("--facegood", str(fg)))))
+    assert info["facegood_share"] == 0.25 and "facegood/1114_2_01" in info["sources"]
+    losses = torch.load(tmp_path / "ckpt.pt", weights_only=True)["losses"].numpy()
+    assert np.isfinite(losses).all()
