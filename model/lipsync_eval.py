@@ -230,6 +230,55 @@ def closure_effect(gen, amounts: list[float], seeds: list[int], steps: int, guid
     return out
 
 
+def dev_contrasts(gen, seeds: list[int], steps: int, guidance: float, style: str) -> dict:
+    """Per English dev clip: phoneme contrast and jaw jerk (rad/s³), mean over
+    ``seeds`` -- the dev-only numbers that choose between trained networks and
+    settings (no held-out data)."""
+    out = {}
+    for wav in sorted((SHARED / "dev_audio").glob("*.wav")):
+        if wav.stem in NON_ENGLISH:
+            continue
+        w = load_audio(wav)
+        phones = allphone(w)
+        jaws = [jaw_opening(gen.generate(w, SAMPLE_RATE, seed=s, steps=steps, guidance=guidance, style=style).poses)
+                for s in seeds]
+        out[wav.stem] = {"contrast": float(np.nanmean([phoneme_contrast(j, phones) for j in jaws])),
+                         "jaw_jerk": float(np.mean([jaw_jerk(j) for j in jaws]))}
+    return out
+
+
+def tune_face_sigma(weights: str | None, sigmas: list[float], seeds: list[int], steps: int, guidance: float,
+                    style: str, holdout: float = 0.2, write: bool = False) -> dict:
+    """Choose ``face_sigma`` (the face columns' temporal smoothing) on the dev
+    clips only: the value whose mean jaw jerk over the dev clips is closest
+    (log ratio) to the jaw jerk of the *training* part of the capture.  With
+    ``write`` the choice and the grid's numbers go into ``cospeech.json``."""
+    from .generate import CONFIG_FILE, DEFAULT_WEIGHTS_DIR, Generator
+    full = MotionClip.load(SHARED / "beat2" / "smplxflame_30" / "2_scott_0_1_1.npz")
+    target = jaw_jerk(jaw_opening(full.poses[:int(math.floor(full.num_frames * (1 - holdout)))]))
+    gen = Generator.load(weights, backend="onnx")
+    by = {}
+    for sg in sigmas:
+        gen.face_sigma = sg
+        by[sg] = dev_contrasts(gen, seeds, steps, guidance, style)
+    jerk = {sg: float(np.mean([v["jaw_jerk"] for v in r.values()])) for sg, r in by.items()}
+    best = min(sigmas, key=lambda sg: abs(math.log(jerk[sg] / target)))
+    sel = {"rule": "on the dev_audio clips only: face_sigma whose mean jaw jerk is closest (log ratio) to the "
+                   f"training part of the capture ({target:.0f} rad/s^3)",
+           "settings": {"seeds": seeds, "steps": steps, "guidance": guidance, "style": style},
+           "dev_mean_jaw_jerk_by_face_sigma": {str(k): round(v, 1) for k, v in jerk.items()},
+           "dev_mean_contrast_by_face_sigma": {str(k): round(float(np.mean([v["contrast"] for v in r.values()])), 3)
+                                               for k, r in by.items()},
+           "command": "python -m model.lipsync_eval --tune-face-sigma ... --write"}
+    if write:
+        p = Path(weights or DEFAULT_WEIGHTS_DIR) / CONFIG_FILE
+        meta = json.loads(p.read_text())
+        meta["face_sigma"] = best
+        meta["face_sigma_selection"] = sel
+        p.write_text(json.dumps(meta, indent=1))
+    return {"chosen": best, **sel}
+
+
 def arkit_face_report(gen, seeds: list[int], steps: int, guidance: float, style: str) -> dict:
     """The ARKit face (:func:`model.arkit.arkit_weights`) on each English dev clip,
     mean over seeds: jawOpen phoneme contrast; mean lip closure (mouthPress,
@@ -305,8 +354,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--closure", type=float, nargs="*", default=None,
                     help="only measure the Lip Closure dial at these amounts (percent) on the dev clips")
     ap.add_argument("--arkit", action="store_true", help="only report the ARKit face on the dev clips")
+    ap.add_argument("--dev-only", action="store_true",
+                    help="only the dev clips' contrast and jaw jerk (choosing between networks; no held-out data)")
+    ap.add_argument("--tune-face-sigma", type=float, nargs="*", default=None,
+                    help="choose face_sigma among these values on the dev clips (see tune_face_sigma)")
+    ap.add_argument("--write", action="store_true", help="with --tune-face-sigma: store the choice in the weights json")
     args = ap.parse_args(argv)
+    if args.tune_face_sigma is not None:
+        print(json.dumps(tune_face_sigma(args.weights, args.tune_face_sigma or [0.0, 0.5, 0.75, 1.0, 1.5],
+                                         args.seeds, args.steps, args.guidance, args.style, write=args.write), indent=1))
+        return 0
     gen = Generator.load(args.weights, backend=args.backend)
+    if args.dev_only:
+        rep = dev_contrasts(gen, args.seeds, args.steps, args.guidance, args.style)
+        for name, r in rep.items():
+            print(f"{name}: contrast {r['contrast']:.2f}, jaw jerk {r['jaw_jerk']:.1f} rad/s^3")
+        print(f"mean contrast {np.mean([r['contrast'] for r in rep.values()]):.2f}, "
+              f"min {min(r['contrast'] for r in rep.values()):.2f}")
+        return 0
     if args.arkit:
         rep = arkit_face_report(gen, args.seeds, args.steps, args.guidance, args.style)
         keys = list(next(iter(rep.values())))

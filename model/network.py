@@ -39,6 +39,12 @@ Design (documented here because it is the contract with ``flow.py``):
   trunk adds the x_t-dependent, seed-varying part.  Dropping the audio for
   classifier-free guidance replaces its input by the null token too, so
   guidance amplifies articulation.  The body head is unchanged.
+  With ``mouth_phonetic`` the term reads its own encoder of only the
+  speaker-independent columns -- the 15 viseme one-hots and 4 loudness
+  columns (``MOUTH_COLUMNS``), Linear + a ±4-frame convolution -- instead of
+  the shared audio encoding, so the regression mouth cannot lean on a
+  speaker's log-mel spectrum (51 s of one English speaker); dropped audio
+  removes the term.
 * **Classifier-free guidance.**  ``drop_audio`` / ``drop_style`` (bool per
   batch item) replace audio tokens by a learned null token and the style by
   a null style id; training drops them at random.
@@ -55,8 +61,13 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from .features import FEATURE_DIM
+from .features import FEATURE_DIM, FEATURE_NAMES
 from .representation import BODY_DIM, FACE_DIM, FRAME_DIM
+
+
+#: Audio columns the phonetic mouth term reads: loudness (per-clip normalised) + the 15 visemes.
+MOUTH_COLUMNS: tuple[int, ...] = tuple(FEATURE_NAMES.index(n) for n in ("rms_db", "rms_db_delta", "voiced",
+                                                                        "rel_loudness")) + tuple(range(FEATURE_DIM, FEATURE_DIM + 15))
 
 
 @dataclass
@@ -82,6 +93,8 @@ class NetConfig:
     #: The audio input ends with the 15 viseme one-hots of PocketSphinx phones
     #: (``features.network_features(visemes=True)``; then ``audio_dim`` = 63).
     visemes: bool = False
+    #: The mouth term reads only the viseme + loudness columns (module doc); needs ``visemes``.
+    mouth_phonetic: bool = False
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -166,8 +179,14 @@ class CoSpeechNet(nn.Module):
             self.speaker = nn.Embedding(cfg.n_speakers + 1, d)  # last id = any speaker
         self.t_mlp = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
-        if cfg.face_audio:
+        if cfg.face_audio or cfg.mouth_phonetic:
             self.mouth = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(), nn.Linear(d, FACE_DIM))
+        if cfg.mouth_phonetic:
+            if not cfg.visemes:
+                raise ValueError("mouth_phonetic needs visemes")
+            self.register_buffer("mouth_cols", torch.tensor(MOUTH_COLUMNS), persistent=False)
+            self.mouth_in = nn.Linear(len(MOUTH_COLUMNS), d)
+            self.mouth_conv = nn.Conv1d(d, d, 9, padding=4)
 
     def encode_audio(self, audio, drop_audio):
         """(B, T, d) audio tokens (with positions) and the same without positions."""
@@ -200,7 +219,11 @@ class CoSpeechNet(nn.Module):
         for blk in self.blocks:
             h = blk(h, cond, a, ca_mask)
         face = self.face_out(h)
-        if self.cfg.face_audio:
+        if self.cfg.mouth_phonetic:
+            m_in = self.mouth_in(audio.index_select(-1, self.mouth_cols))
+            m_in = m_in + self.mouth_conv(m_in.transpose(1, 2)).transpose(1, 2)
+            face = face + self.mouth(m_in) * (~drop_audio)[:, None, None].to(face.dtype)
+        elif self.cfg.face_audio:
             face = face + self.mouth(a_local)
         return torch.cat([self.body_out(h), face], dim=-1)
 

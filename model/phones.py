@@ -120,8 +120,9 @@ def _decode_in_child(pcm: bytes) -> list[tuple[str, float, float]]:
     import subprocess
     import sys
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)     # Windows: no console window flashes up
     res = subprocess.run([sys.executable, _WORKER], input=pcm, capture_output=True, env=env, check=True,
-                         timeout=600)
+                         timeout=600, creationflags=flags)
     return [(f[0], float(f[1]), float(f[2])) for f in (ln.split() for ln in res.stdout.decode().splitlines())
             if len(f) == 3]
 

@@ -305,7 +305,7 @@ def train(args) -> dict:
     speakers = list(ds.speakers) if args.speaker_condition else []
     cfg = NetConfig(d_model=args.d_model, n_layers=args.layers, n_heads=args.heads,
                     n_styles=len(STYLES), face_audio=not args.no_face_audio, dropout=args.dropout,
-                    n_speakers=len(speakers), visemes=bool(args.visemes),
+                    n_speakers=len(speakers), visemes=bool(args.visemes), mouth_phonetic=bool(args.mouth_phonetic),
                     audio_dim=FEATURE_DIM + (VISEME_DIM if args.visemes else 0))
     torch.manual_seed(args.seed)
     net = CoSpeechNet(cfg)
@@ -472,6 +472,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="add PocketSphinx viseme one-hots to the audio input (NetConfig.visemes)")
     ap.add_argument("--viseme-dropout", type=float, default=0.2,
                     help="--visemes: fraction of training windows whose viseme columns are zeroed")
+    ap.add_argument("--mouth-phonetic", action="store_true",
+                    help="with --visemes: the mouth term reads only visemes + loudness (NetConfig.mouth_phonetic)")
     ap.add_argument("--facegood", default=None, metavar="DIR",
                     help="FACEGOOD takes (model/facegood.py) as extra jaw-only supervision (take 1114_3_16 held out)")
     ap.add_argument("--facegood-share", type=float, default=0.25, help="--facegood: fraction of windows from it")

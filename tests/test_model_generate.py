@@ -196,3 +196,30 @@ def test_window_seams_are_not_jumps():
     starts = list(range(0, T - W, W - O))[1:] + [T - W]
     seam = np.array([v[s + O - 2:s + O + 1].max() for s in starts])  # where new frames begin
     assert seam.max() <= np.percentile(v, 99.5) * 1.5
+
+
+@pytest.mark.skipif(not HAVE_BUNDLED, reason="bundled weights missing")
+def test_bundled_network_reads_phones_and_survives_undecodable_audio(monkeypatch):
+    """The shipped network takes PocketSphinx viseme input; audio the decoder
+    cannot read (noise, a tone, digital silence) or a missing decoder still
+    gives a finite take whose mouth follows the sound -- never an error."""
+    from model import phones
+    from model.phones import PhoneError
+    g = Generator.load(backend="onnx")
+    assert g.visemes and g.meta["net"]["audio_dim"] == 63
+    rng = np.random.default_rng(0)
+    t = np.arange(48000) / 16000
+    for wave in (rng.standard_normal(48000).astype(np.float32) * 0.2, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32),
+                 np.zeros(48000, np.float32)):
+        c = g.generate(wave, seed=0, steps=4)
+        assert c.num_frames == 90 and np.isfinite(c.poses).all()
+    speech = _speechlike(6.0)
+    with_phones = g.generate(speech, seed=0, steps=4)
+
+    def broken(*a, **k):
+        raise PhoneError("pocketsphinx is not installed (simulated)")
+    monkeypatch.setattr(phones, "allphone_chunked", broken)
+    without = g.generate(speech, seed=0, steps=4)
+    jaw = np.linalg.norm(without.poses[:, 66:69], axis=1)
+    assert np.isfinite(without.poses).all() and jaw.std() > 1e-3          # acoustic fallback still articulates
+    assert not np.allclose(with_phones.poses[:, 66:69], without.poses[:, 66:69])   # the phones were used

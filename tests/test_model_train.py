@@ -106,17 +106,20 @@ def test_bf16_autocast_path_runs(tmp_path):
 
 
 def test_viseme_input_training_and_phone_dropout(tmp_path):
-    """``--visemes``: the network reads 48 acoustic + 15 viseme columns, the
-    weights say so, generation decodes phones for them, and phone dropout
-    zeroes the viseme columns of about the requested share of windows."""
+    """``--visemes`` (+ ``--mouth-phonetic``): the network reads 48 acoustic +
+    15 viseme columns, the weights say so, generation decodes phones for
+    them, and phone dropout zeroes the viseme columns of about the requested
+    share of windows."""
     pytest.importorskip("pocketsphinx")
     from model.generate import Generator
     from model.train import Dataset, build_parser, train
     torch.set_num_threads(1)
-    args = build_parser().parse_args(_ddp_argv(tmp_path, extra=("--visemes", "--viseme-dropout", "0.5")))
+    args = build_parser().parse_args(_ddp_argv(tmp_path, extra=("--visemes", "--viseme-dropout", "0.5",
+                                                                "--mouth-phonetic")))
     info = train(args)
     meta = json.loads((tmp_path / "w" / "cospeech.json").read_text())
     assert meta["net"]["visemes"] is True and meta["net"]["audio_dim"] == 63 and info["viseme_dropout"] == 0.5
+    assert meta["net"]["mouth_phonetic"] is True
     g = Generator.load(str(tmp_path / "w"), "cpu", backend="torch")
     from model.features import load_audio
     clip = g.generate(load_audio(pathlib.Path(__file__).resolve().parents[1] / "tools" / "demo_audio"
