@@ -25,12 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from .motion import MotionClip
-from .representation import BODY_DIM, FRAME_DIM, Normaliser, rotvec_to_6d
+from .representation import FRAME_DIM, JAW_COLUMNS, Normaliser, rotvec_to_6d
 
 JAW_SHAPE = "mouth_stretch_c"
 HELD_OUT = ("1114_3_16",)
-#: frame-vector columns of the jaw's 6D rotation (the first face joint)
-JAW_COLUMNS = slice(BODY_DIM, BODY_DIM + 6)
 
 
 @dataclass

@@ -213,7 +213,8 @@ def gaussian_smooth(x: np.ndarray, sigma: float) -> np.ndarray:
 def sample(denoise: Denoiser, audio: np.ndarray, style: np.ndarray, *, known: np.ndarray | None = None,
            mask: np.ndarray | None = None, steps: int = 8, guidance: float = 2.0,
            rng: np.random.Generator | int | None = None, blend_width: int = 10, smooth_sigma: float = 0.0,
-           trans_sigma: float | None = None, step_callback: Callable[[int], None] | None = None) -> np.ndarray:
+           trans_sigma: float | None = None, step_callback: Callable[[int], None] | None = None,
+           regression_columns: slice | None = None) -> np.ndarray:
     """Euler ODE sampling of one batch of windows (numpy; the network is ``denoise``).
 
     Args:
@@ -237,6 +238,12 @@ def sample(denoise: Denoiser, audio: np.ndarray, style: np.ndarray, *, known: np
             it can take a wider kernel.
         step_callback: called with the step index after every step (may raise
             to abort).
+        regression_columns: columns (e.g. the jaw's 6D) whose result is the
+            first step's guided clean-sample prediction instead of the ODE's
+            end point.  At t = 0 the input is pure noise, so that prediction
+            is the network's estimate of E[x1 | speech, style] -- a
+            regression-style, near-deterministic mouth -- while the other
+            columns keep the seed's variation.  None = off.
     Returns:
         (B, T, F) float32 normalised frames; frames with ``mask`` True are
         exactly ``known`` (copied, bit-identical).
@@ -275,9 +282,13 @@ def sample(denoise: Denoiser, audio: np.ndarray, style: np.ndarray, *, known: np
             x1_hat = xu + g * (xc - xu)
         else:
             x1_hat = np.asarray(denoise(x, t, audio, style, kin, mf, drop1, drop1), np.float32)
+        if k == 0 and regression_columns is not None:
+            first = x1_hat[..., regression_columns].copy()
         x = x + np.float32(dt / (1.0 - k * dt)) * (x1_hat - x)  # Euler step of v = (x1_hat - x_t) / (1 - t)
         if step_callback is not None:
             step_callback(k)
+    if regression_columns is not None:
+        x[..., regression_columns] = first
     x = np.where(mask[..., None], known, x)
     ts = smooth_sigma if trans_sigma is None else trans_sigma
     x = smooth_take(x, smooth_sigma, ts)

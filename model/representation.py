@@ -38,6 +38,8 @@ BODY_JOINTS: tuple[int, ...] = tuple(j for j in range(NUM_JOINTS) if j not in FA
 BODY_DIM = len(BODY_JOINTS) * 6 + 3
 FACE_DIM = len(FACE_JOINTS) * 6 + NUM_EXPRESSIONS
 FRAME_DIM = BODY_DIM + FACE_DIM
+#: frame-vector columns of the jaw's 6D rotation (the first face joint)
+JAW_COLUMNS = slice(BODY_DIM, BODY_DIM + 6)
 STD_FLOOR = 1e-2
 
 #: SMPL-X joint index of each joint's mirror image (left_* <-> right_*).
