@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, nargs="+", default=[1, 4, 10])
     args = ap.parse_args(argv)
     from .backends import resolve_backend
-    from .features import audio_features
+    from .features import audio_features, network_features
     from .generate import Generator
     backend = resolve_backend(args.backend)
     if backend == "torch":
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         T = int(np.ceil(dur * 30))
         tracemalloc.start()
         t0 = time.perf_counter()
-        audio_features(w)
+        network_features(w, 16000, visemes=gen.visemes)      # acoustic columns (+ phone decoding)
         dt = time.perf_counter() - t0
         peak = tracemalloc.get_traced_memory()[1] / 2 ** 20
         tracemalloc.stop()

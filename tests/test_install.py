@@ -159,6 +159,8 @@ def test_package_installs_and_generates(tmp_path, blender):
         face = [line for line in res.stdout.splitlines() if line.startswith("FACE ")]
         assert face and "51/52 ARKit keys" in face[0], out[-4000:]
         assert (installed / "addon" / "assets" / "ICT-FaceKit-LICENSE.txt").is_file()
+    if (REPO / "model" / "assets" / "FACEGOOD-LICENSE.txt").exists():   # the weights learnt from FACEGOOD
+        assert (installed / "model" / "assets" / "FACEGOOD-LICENSE.txt").is_file()
 
 
 @pytest.mark.parametrize("blender", ["4.5", "5.2"])

@@ -20,6 +20,9 @@ picks the files up from where they are written):
     vertices moving less than :data:`DELTA_MIN_CM` dropped.
 ``addon/assets/ICT-FaceKit-LICENSE.txt``
     Its licence (the upstream text under a line naming what it covers).
+``model/assets/FACEGOOD-LICENSE.txt``
+    FACEGOOD-Audio2Face's MIT licence: the bundled weights learnt from its
+    jaw animation (``model/MODEL_CARD.md``).
 ``model/assets/oculus_visemes.json``
     The 15 Oculus visemes as ARKit mixes from TalkingHead (Mika Suominen,
     MIT), with ``source`` and ``license`` fields.
@@ -144,6 +147,13 @@ def main(argv=None) -> int:
               f"{info['bytes'] / 1e6:.2f} MB")
     else:
         print(f"note: {ict} not found: the default rig keeps the mannequin's head (no ICT face)")
+    fg = args.shared / "facegood" / "LICENSE"
+    if fg.exists():     # the bundled weights learnt from FACEGOOD's jaw animation: keep its notice
+        VISEMES_OUT.parent.mkdir(parents=True, exist_ok=True)
+        (VISEMES_OUT.parent / "FACEGOOD-LICENSE.txt").write_text(
+            "The bundled weights (model/weights) were trained in part on the mouth animation of\n"
+            "FACEGOOD-Audio2Face (https://github.com/FACEGOOD/FACEGOOD-Audio2Face), distributed under this "
+            "licence:\n\n" + fg.read_text())
     if vis.exists():
         n = build_visemes(vis, VISEMES_OUT)
         print(f"{VISEMES_OUT.relative_to(REPO)}: {n} visemes")
