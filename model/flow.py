@@ -71,7 +71,7 @@ def flow_loss(net: "CoSpeechNet", x1: "torch.Tensor", audio: "torch.Tensor", sty
               mask: "torch.Tensor", *, p_drop_audio: float = 0.1, p_drop_style: float = 0.1,
               generator: "torch.Generator | None" = None, noise: tuple | None = None,
               denominators: tuple | None = None, speaker: "torch.Tensor | None" = None,
-              columns: "torch.Tensor | None" = None) -> "torch.Tensor":
+              columns: "torch.Tensor | None" = None, mouth_weight: float = 0.0) -> "torch.Tensor":
     """Rectified-flow regression loss on one batch (PyTorch; training only).
 
     Args:
@@ -86,6 +86,10 @@ def flow_loss(net: "CoSpeechNet", x1: "torch.Tensor", audio: "torch.Tensor", sty
             loss of the whole batch, so split batches train identically.
         columns: (B, F) float weights of each window's feature columns (1 =
             supervised, 0 = not; e.g. jaw-only FACEGOOD windows); None = all 1.
+        mouth_weight: weight of an auxiliary loss making the network's mouth
+            term *alone* predict the jaw's 6D columns (MSE over unknown frames
+            of windows whose jaw is supervised, unguided windows only): a
+            regression mouth with the flow-matched trunk on top.  0 = off.
     Returns:
         scalar: mean squared error of the clean-sample prediction over the
         *unknown* frames (all frames when nothing is known) plus the same for
@@ -98,7 +102,10 @@ def flow_loss(net: "CoSpeechNet", x1: "torch.Tensor", audio: "torch.Tensor", sty
     da = da_u < p_drop_audio
     ds = ds_u < p_drop_style
     extra = {} if speaker is None else {"speaker": speaker}
-    x1_hat = net(xt, t, audio, style, x1 * mask[..., None], mask, da, ds, **extra)
+    if mouth_weight > 0:
+        x1_hat, mouth = net(xt, t, audio, style, x1 * mask[..., None], mask, da, ds, return_mouth=True, **extra)
+    else:
+        x1_hat = net(xt, t, audio, style, x1 * mask[..., None], mask, da, ds, **extra)
     w = (1.0 - mask)[..., None]
     wd = w[:, 1:] * w[:, :-1]
     if columns is not None:
@@ -106,6 +113,14 @@ def flow_loss(net: "CoSpeechNet", x1: "torch.Tensor", audio: "torch.Tensor", sty
     den, dden = loss_denominators(mask, x1.shape[-1], columns) if denominators is None else denominators
     err = ((x1_hat - x1) ** 2 * w).sum() / den
     derr = ((torch.diff(x1_hat, dim=1) - torch.diff(x1, dim=1)) ** 2 * wd).sum() / dden
+    if mouth_weight > 0:
+        from .representation import BODY_DIM, JAW_COLUMNS
+        jw = w[..., 0] * (~da)[:, None].to(w.dtype)                     # (B, T) unknown frames, audio kept
+        if columns is not None:
+            jw = jw * columns[:, None, JAW_COLUMNS.start]
+        jaw = slice(JAW_COLUMNS.start - BODY_DIM, JAW_COLUMNS.stop - BODY_DIM)
+        aux = (((mouth[..., jaw] - x1[..., JAW_COLUMNS]) ** 2).sum(-1) * jw).sum() / (jw.sum() * 6).clamp_min(1.0)
+        return err + derr + mouth_weight * aux
     return err + derr
 
 

@@ -158,6 +158,8 @@ class CoSpeechNet(nn.Module):
         mask: (B, T) float, 1 = frame known.
         drop_audio, drop_style: (B,) bool; True replaces the condition by its null.
         speaker: (B,) long speaker ids (``n_speakers`` > 0 only); None = any speaker.
+        return_mouth: also return the mouth term (B, T, FACE_DIM) or None
+            (training's auxiliary mouth loss, ``flow.flow_loss(mouth_weight=...)``).
     Returns:
         (B, T, FRAME_DIM) predicted clean sample x1 (normalised frames); see
         ``flow.py`` for how it becomes a velocity.
@@ -196,7 +198,8 @@ class CoSpeechNet(nn.Module):
         pos = sinusoid(torch.arange(a.shape[1], device=a.device), a.shape[-1])
         return a + pos, a
 
-    def forward(self, x, t, audio, style, x_known, mask, drop_audio=None, drop_style=None, speaker=None):
+    def forward(self, x, t, audio, style, x_known, mask, drop_audio=None, drop_style=None, speaker=None,
+                return_mouth: bool = False):
         B, T, _ = x.shape
         dev = x.device
         if drop_audio is None:
@@ -219,13 +222,15 @@ class CoSpeechNet(nn.Module):
         for blk in self.blocks:
             h = blk(h, cond, a, ca_mask)
         face = self.face_out(h)
+        mouth = None
         if self.cfg.mouth_phonetic:
             m_in = self.mouth_in(audio.index_select(-1, self.mouth_cols))
             m_in = m_in + self.mouth_conv(m_in.transpose(1, 2)).transpose(1, 2)
-            face = face + self.mouth(m_in) * (~drop_audio)[:, None, None].to(face.dtype)
+            mouth = self.mouth(m_in) * (~drop_audio)[:, None, None].to(face.dtype)
         elif self.cfg.face_audio:
-            face = face + self.mouth(a_local)
-        return torch.cat([self.body_out(h), face], dim=-1)
+            mouth = self.mouth(a_local)
+        out = torch.cat([self.body_out(h), face if mouth is None else face + mouth], dim=-1)
+        return (out, mouth) if return_mouth else out
 
 
 def count_parameters(module: nn.Module) -> int:
