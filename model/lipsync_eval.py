@@ -217,17 +217,23 @@ def closure_effect(gen, amounts: list[float], seeds: list[int], steps: int, guid
     amount (percent), mean over seeds."""
     from .adjust import Adjustments, adjust
     out = {}
-    for wav in sorted((SHARED / "dev_audio").glob("*.wav")):
-        w = load_audio(wav)
-        phones = allphone(w)
+    for name, w, phones in english_dev_clips():
         clips = [gen.generate(w, SAMPLE_RATE, seed=s, steps=steps, guidance=guidance, style=style) for s in seeds]
         cue = closure_cue(w)
-        out[wav.stem] = {}
+        out[name] = {}
         for a in amounts:
             jaws = [jaw_opening(adjust(c, Adjustments(closure=a), cue=cue).poses) for c in clips]
-            out[wav.stem][a] = {"contrast": float(np.nanmean([phoneme_contrast(j, phones) for j in jaws])),
-                                "jaw_jerk": float(np.mean([jaw_jerk(j) for j in jaws]))}
+            out[name][a] = {"contrast": float(np.nanmean([phoneme_contrast(j, phones) for j in jaws])),
+                            "jaw_jerk": float(np.mean([jaw_jerk(j) for j in jaws]))}
     return out
+
+
+def english_dev_clips():
+    """Yield (name, 16 kHz wave, allphone phones) of every English ``dev_audio`` clip."""
+    for wav in sorted((SHARED / "dev_audio").glob("*.wav")):
+        if wav.stem not in NON_ENGLISH:
+            w = load_audio(wav)
+            yield wav.stem, w, allphone(w)
 
 
 def dev_contrasts(gen, seeds: list[int], steps: int, guidance: float, style: str) -> dict:
@@ -235,14 +241,10 @@ def dev_contrasts(gen, seeds: list[int], steps: int, guidance: float, style: str
     ``seeds`` -- the dev-only numbers that choose between trained networks and
     settings (no held-out data)."""
     out = {}
-    for wav in sorted((SHARED / "dev_audio").glob("*.wav")):
-        if wav.stem in NON_ENGLISH:
-            continue
-        w = load_audio(wav)
-        phones = allphone(w)
+    for name, w, phones in english_dev_clips():
         jaws = [jaw_opening(gen.generate(w, SAMPLE_RATE, seed=s, steps=steps, guidance=guidance, style=style).poses)
                 for s in seeds]
-        out[wav.stem] = {"contrast": float(np.nanmean([phoneme_contrast(j, phones) for j in jaws])),
+        out[name] = {"contrast": float(np.nanmean([phoneme_contrast(j, phones) for j in jaws])),
                          "jaw_jerk": float(np.mean([jaw_jerk(j) for j in jaws]))}
     return out
 
@@ -289,11 +291,7 @@ def arkit_face_report(gen, seeds: list[int], steps: int, guidance: float, style:
     import os
     ix = {n: i for i, n in enumerate(ARKIT_NAMES)}
     out = {}
-    for wav in sorted((SHARED / "dev_audio").glob("*.wav")):
-        if wav.stem in NON_ENGLISH:
-            continue
-        w = load_audio(wav)
-        phones = allphone(w)
+    for name, w, phones in english_dev_clips():
         rows = []
         for s in seeds:
             clip = gen.generate(w, SAMPLE_RATE, seed=s, steps=steps, guidance=guidance, style=style)
@@ -313,7 +311,7 @@ def arkit_face_report(gen, seeds: list[int], steps: int, guidance: float, style:
                 row["viseme_PBM"] = VISEME_NAMES[int(np.argmax(v[bl].mean(0)))]
                 row["viseme_open"] = VISEME_NAMES[int(np.argmax(v[op].mean(0)))]
             rows.append(row)
-        out[wav.stem] = {k: (float(np.nanmean([r[k] for r in rows])) if not isinstance(rows[0][k], str)
+        out[name] = {k: (float(np.nanmean([r[k] for r in rows])) if not isinstance(rows[0][k], str)
                              else rows[0][k]) for k in rows[0]}
     return out
 

@@ -94,3 +94,28 @@ def test_viseme_features_of_bad_input_never_raise():
     _, f = network_features(load_audio(REPO / "tools" / "demo_audio" / "arctic_a0007.wav"), 16000, visemes=True)
     used = {VISEMES[i] for i in f[:, 48:].argmax(1)}
     assert {"PP", "aa", "sil"} <= used and len(used) >= 8
+
+
+def test_dev_only_reports_and_face_sigma_choice(tmp_path):
+    """The dev-clip commands that chose the shipped network and its face σ:
+    per-clip contrast + jaw jerk, the Lip Closure and ARKit reports, and
+    ``--tune-face-sigma --write`` on a copy of the bundled weights."""
+    import json
+    import shutil
+    need(SHARED_DATA / "dev_audio")
+    from model.generate import DEFAULT_WEIGHTS_DIR, Generator
+    from model.lipsync_eval import arkit_face_report, closure_effect, dev_contrasts, tune_face_sigma
+    g = Generator.load(backend="onnx")
+    dev = dev_contrasts(g, [0], 2, 2.0, "moderate")
+    assert len(dev) >= 4 and all(np.isfinite(v["contrast"]) and v["jaw_jerk"] > 0 for v in dev.values())
+    eff = closure_effect(g, [0, 100], [0], 2, 2.0, "moderate")
+    assert set(eff) == set(dev) and all(set(v) == {0, 100} for v in eff.values())
+    ark = arkit_face_report(g, [0], 2, 2.0, "moderate")
+    assert set(ark) == set(dev) and all(np.isfinite(v["jawOpen_contrast"]) for v in ark.values())
+    w = tmp_path / "w"
+    shutil.copytree(DEFAULT_WEIGHTS_DIR, w)
+    res = tune_face_sigma(str(w), [0.0, 1.5], [0], 2, 2.0, "moderate", write=True)
+    jerk = res["dev_mean_jaw_jerk_by_face_sigma"]
+    assert jerk["0.0"] > jerk["1.5"] and res["chosen"] in (0.0, 1.5)
+    meta = json.loads((w / "cospeech.json").read_text())
+    assert meta["face_sigma"] == res["chosen"] and "rule" in meta["face_sigma_selection"]
