@@ -87,11 +87,11 @@ def textgrid_phones(path: str | os.PathLike, tier: str = "phones") -> list[Phone
 def allphone(wave: np.ndarray, sr: int = 16000) -> list[Phone]:
     """PocketSphinx ``allphone`` decoding of mono speech (16 kHz float in [-1, 1]).
 
-    Uses the wheel's en-us model (``pocketsphinx.get_model_path()``), phone
-    bigram ``en-us-phone.lm.bin``, language weight 2, wide beams (the
-    settings of PocketSphinx's phoneme-recognition tutorial).  Frames are
-    10 ms.  Silence, noise, music or other languages give few or no phones,
-    never an error.
+    The decoder and its settings are :func:`model.allphone_worker.decode_pcm16`
+    (the wheel's en-us model, phone bigram, language weight 2, beams 1e-20).
+    Frames are 10 ms.  Silence, noise, music or other languages give few or
+    no phones, never an error.  Whole clip in this process; for long audio
+    see :func:`allphone_chunked`.
 
     Raises:
         PhoneError: pocketsphinx is not installed, or ``sr`` is not 16 kHz.
