@@ -322,7 +322,7 @@ def test_thirty_minute_clip_bounded_memory(arctic):
                          text=True, timeout=1200)
     line = [s for s in res.stdout.splitlines() if s.startswith("FRAMES")]
     assert res.returncode == 0 and line, (res.stdout + res.stderr)[-3000:]
-    frames, peak = int(line[0].split()[1]), float(line[0].split()[3])
+    frames, peak = int(line[0].split()[1]), float(line[0].split()[3])   # the probe's own VmHWM
     print(f"30-minute clip: {frames} frames, peak RSS {peak:.0f} MiB")
     assert abs(frames - 30 * 60 * 30) <= 2
     assert peak < 1430, f"peak memory {peak:.0f} MiB for 30 minutes of audio (target 1.5 GB)"
