@@ -71,7 +71,7 @@ def flow_loss(net: "CoSpeechNet", x1: "torch.Tensor", audio: "torch.Tensor", sty
               mask: "torch.Tensor", *, p_drop_audio: float = 0.1, p_drop_style: float = 0.1,
               generator: "torch.Generator | None" = None, noise: tuple | None = None,
               denominators: tuple | None = None, speaker: "torch.Tensor | None" = None,
-              columns: "torch.Tensor | None" = None, mouth_weight: float = 0.0) -> "torch.Tensor":
+              columns: "torch.Tensor | None" = None) -> "torch.Tensor":
     """Rectified-flow regression loss on one batch (PyTorch; training only).
 
     Args:
@@ -86,10 +86,6 @@ def flow_loss(net: "CoSpeechNet", x1: "torch.Tensor", audio: "torch.Tensor", sty
             loss of the whole batch, so split batches train identically.
         columns: (B, F) float weights of each window's feature columns (1 =
             supervised, 0 = not; e.g. jaw-only FACEGOOD windows); None = all 1.
-        mouth_weight: weight of an auxiliary loss making the network's mouth
-            term *alone* predict the jaw's 6D columns (MSE over unknown frames
-            of windows whose jaw is supervised, unguided windows only): a
-            regression mouth with the flow-matched trunk on top.  0 = off.
     Returns:
         scalar: mean squared error of the clean-sample prediction over the
         *unknown* frames (all frames when nothing is known) plus the same for
@@ -102,10 +98,7 @@ def flow_loss(net: "CoSpeechNet", x1: "torch.Tensor", audio: "torch.Tensor", sty
     da = da_u < p_drop_audio
     ds = ds_u < p_drop_style
     extra = {} if speaker is None else {"speaker": speaker}
-    if mouth_weight > 0:
-        x1_hat, mouth = net(xt, t, audio, style, x1 * mask[..., None], mask, da, ds, return_mouth=True, **extra)
-    else:
-        x1_hat = net(xt, t, audio, style, x1 * mask[..., None], mask, da, ds, **extra)
+    x1_hat = net(xt, t, audio, style, x1 * mask[..., None], mask, da, ds, **extra)
     w = (1.0 - mask)[..., None]
     wd = w[:, 1:] * w[:, :-1]
     if columns is not None:
@@ -113,14 +106,6 @@ def flow_loss(net: "CoSpeechNet", x1: "torch.Tensor", audio: "torch.Tensor", sty
     den, dden = loss_denominators(mask, x1.shape[-1], columns) if denominators is None else denominators
     err = ((x1_hat - x1) ** 2 * w).sum() / den
     derr = ((torch.diff(x1_hat, dim=1) - torch.diff(x1, dim=1)) ** 2 * wd).sum() / dden
-    if mouth_weight > 0:
-        from .representation import BODY_DIM, JAW_COLUMNS
-        jw = w[..., 0] * (~da)[:, None].to(w.dtype)                     # (B, T) unknown frames, audio kept
-        if columns is not None:
-            jw = jw * columns[:, None, JAW_COLUMNS.start]
-        jaw = slice(JAW_COLUMNS.start - BODY_DIM, JAW_COLUMNS.stop - BODY_DIM)
-        aux = (((mouth[..., jaw] - x1[..., JAW_COLUMNS]) ** 2).sum(-1) * jw).sum() / (jw.sum() * 6).clamp_min(1.0)
-        return err + derr + mouth_weight * aux
     return err + derr
 
 
@@ -228,8 +213,7 @@ def gaussian_smooth(x: np.ndarray, sigma: float) -> np.ndarray:
 def sample(denoise: Denoiser, audio: np.ndarray, style: np.ndarray, *, known: np.ndarray | None = None,
            mask: np.ndarray | None = None, steps: int = 8, guidance: float = 2.0,
            rng: np.random.Generator | int | None = None, blend_width: int = 10, smooth_sigma: float = 0.0,
-           trans_sigma: float | None = None, step_callback: Callable[[int], None] | None = None,
-           regression_columns: slice | None = None) -> np.ndarray:
+           trans_sigma: float | None = None, step_callback: Callable[[int], None] | None = None) -> np.ndarray:
     """Euler ODE sampling of one batch of windows (numpy; the network is ``denoise``).
 
     Args:
@@ -253,12 +237,6 @@ def sample(denoise: Denoiser, audio: np.ndarray, style: np.ndarray, *, known: np
             it can take a wider kernel.
         step_callback: called with the step index after every step (may raise
             to abort).
-        regression_columns: columns (e.g. the jaw's 6D) whose result is the
-            first step's guided clean-sample prediction instead of the ODE's
-            end point.  At t = 0 the input is pure noise, so that prediction
-            is the network's estimate of E[x1 | speech, style] -- a
-            regression-style, near-deterministic mouth -- while the other
-            columns keep the seed's variation.  None = off.
     Returns:
         (B, T, F) float32 normalised frames; frames with ``mask`` True are
         exactly ``known`` (copied, bit-identical).
@@ -297,13 +275,9 @@ def sample(denoise: Denoiser, audio: np.ndarray, style: np.ndarray, *, known: np
             x1_hat = xu + g * (xc - xu)
         else:
             x1_hat = np.asarray(denoise(x, t, audio, style, kin, mf, drop1, drop1), np.float32)
-        if k == 0 and regression_columns is not None:
-            first = x1_hat[..., regression_columns].copy()
         x = x + np.float32(dt / (1.0 - k * dt)) * (x1_hat - x)  # Euler step of v = (x1_hat - x_t) / (1 - t)
         if step_callback is not None:
             step_callback(k)
-    if regression_columns is not None:
-        x[..., regression_columns] = first
     x = np.where(mask[..., None], known, x)
     ts = smooth_sigma if trans_sigma is None else trans_sigma
     x = smooth_take(x, smooth_sigma, ts)

@@ -43,7 +43,7 @@ from .features import FEATURE_NAMES
 from .silence import rest_mouth, silence_weight
 from .flow import Denoiser, blend_borders, sample, smooth_take
 from .motion import MotionClip
-from .representation import FRAME_DIM, JAW_COLUMNS, Normaliser
+from .representation import FRAME_DIM, Normaliser
 
 if TYPE_CHECKING:
     import torch
@@ -251,8 +251,6 @@ class Generator:
         smooth_sigma, trans_sigma, face_sigma: from ``cospeech.json`` (face_sigma
             defaults to smooth_sigma for weights that predate it).  visemes:
             the network reads PocketSphinx viseme one-hots (``NetConfig.visemes``).
-            jaw_mode: "ode" or "regression" (``cospeech.json`` key; see
-            ``flow.sample(regression_columns=...)``).
     """
 
     def __init__(self, denoiser: "Denoiser | CoSpeechNet", normaliser: Normaliser, device, meta: dict,
@@ -277,7 +275,6 @@ class Generator:
         self.face_sigma = float(meta.get("face_sigma", self.smooth_sigma))
         self.visemes = bool(meta.get("net", {}).get("visemes", False))
         #: "ode" (the sampled jaw) or "regression" (the jaw of the first step's prediction, ``flow.sample``)
-        self.jaw_mode = str(meta.get("jaw_mode", "ode"))
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -423,8 +420,7 @@ class Generator:
             kx[:ov] = np.where(km[:ov, None], kx[:ov], out[s:s + ov])
             km[:ov] = True
             x = sample(self.denoiser, feats[s:e][None], style_a, known=kx[None], mask=km[None], steps=steps,
-                       guidance=guidance, rng=rng, step_callback=tick,
-                       regression_columns=JAW_COLUMNS if self.jaw_mode == "regression" else None)
+                       guidance=guidance, rng=rng, step_callback=tick)
             out[s:e] = x[0]
             prev_end = e
         # one temporal low-pass over the whole take (no window-edge effects), then the

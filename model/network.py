@@ -158,8 +158,6 @@ class CoSpeechNet(nn.Module):
         mask: (B, T) float, 1 = frame known.
         drop_audio, drop_style: (B,) bool; True replaces the condition by its null.
         speaker: (B,) long speaker ids (``n_speakers`` > 0 only); None = any speaker.
-        return_mouth: also return the mouth term (B, T, FACE_DIM) or None
-            (training's auxiliary mouth loss, ``flow.flow_loss(mouth_weight=...)``).
     Returns:
         (B, T, FRAME_DIM) predicted clean sample x1 (normalised frames); see
         ``flow.py`` for how it becomes a velocity.
@@ -198,8 +196,7 @@ class CoSpeechNet(nn.Module):
         pos = sinusoid(torch.arange(a.shape[1], device=a.device), a.shape[-1])
         return a + pos, a
 
-    def forward(self, x, t, audio, style, x_known, mask, drop_audio=None, drop_style=None, speaker=None,
-                return_mouth: bool = False):
+    def forward(self, x, t, audio, style, x_known, mask, drop_audio=None, drop_style=None, speaker=None):
         B, T, _ = x.shape
         dev = x.device
         if drop_audio is None:
@@ -229,8 +226,7 @@ class CoSpeechNet(nn.Module):
             mouth = self.mouth(m_in) * (~drop_audio)[:, None, None].to(face.dtype)
         elif self.cfg.face_audio:
             mouth = self.mouth(a_local)
-        out = torch.cat([self.body_out(h), face if mouth is None else face + mouth], dim=-1)
-        return (out, mouth) if return_mouth else out
+        return torch.cat([self.body_out(h), face if mouth is None else face + mouth], dim=-1)
 
 
 def count_parameters(module: nn.Module) -> int:

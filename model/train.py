@@ -380,8 +380,7 @@ def train(args) -> dict:
             sync = contextlib.nullcontext() if world == 1 or k == args.accum - 1 else model.no_sync()
             with sync, torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
                 loss = flow_loss(model, *part, noise=tuple(v[sl].to(device) for v in noise),
-                                 denominators=tuple(d.to(device) for d in den), speaker=spk, columns=col,
-                                 mouth_weight=args.mouth_loss)
+                                 denominators=tuple(d.to(device) for d in den), speaker=spk, columns=col)
             (loss * world).backward()          # DDP averages over ranks: x world gives the global batch's gradient
             step_loss += loss.detach().double().cpu()
         if world > 1:
@@ -416,7 +415,7 @@ def train(args) -> dict:
             "parameters": count_parameters(net), "threads": args.threads, "processes": world,
             "accum": args.accum, "bf16": bool(args.bf16), "device": device.type,
             "stream": bool(args.stream), "held_out_speakers": held_out, "speakers": speakers,
-            "viseme_dropout": args.viseme_dropout if args.visemes else None, "mouth_loss": args.mouth_loss,
+            "viseme_dropout": args.viseme_dropout if args.visemes else None,
             "facegood_share": args.facegood_share if args.facegood else None,
             "facegood_jaw_calibration": getattr(ds, "calibration", None) and ds.calibration.to_json()}
     meta = {"window": args.window, "overlap": args.overlap, "training": info,
@@ -475,8 +474,6 @@ def build_parser() -> argparse.ArgumentParser:
                     help="--visemes: fraction of training windows whose viseme columns are zeroed")
     ap.add_argument("--mouth-phonetic", action="store_true",
                     help="with --visemes: the mouth term reads only visemes + loudness (NetConfig.mouth_phonetic)")
-    ap.add_argument("--mouth-loss", type=float, default=0.0,
-                    help="weight of the auxiliary loss making the mouth term alone predict the jaw (flow.flow_loss)")
     ap.add_argument("--facegood", default=None, metavar="DIR",
                     help="FACEGOOD takes (model/facegood.py) as extra jaw-only supervision (take 1114_3_16 held out)")
     ap.add_argument("--facegood-share", type=float, default=0.25, help="--facegood: fraction of windows from it")

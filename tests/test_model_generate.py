@@ -223,32 +223,3 @@ def test_bundled_network_reads_phones_and_survives_undecodable_audio(monkeypatch
     jaw = np.linalg.norm(without.poses[:, 66:69], axis=1)
     assert np.isfinite(without.poses).all() and jaw.std() > 1e-3          # acoustic fallback still articulates
     assert not np.allclose(with_phones.poses[:, 66:69], without.poses[:, 66:69])   # the phones were used
-
-
-def test_regression_jaw_keeps_the_body_and_is_the_first_prediction(tiny_weights):
-    """``jaw_mode`` "regression": the jaw is the first step's guided prediction
-    (``flow.sample(regression_columns=...)``), every other channel is the
-    same as the plain ODE sample of the same seed (one window: later windows
-    are conditioned on the earlier ones' output, jaw included)."""
-    from model.flow import sample
-    from model.representation import JAW_COLUMNS
-    g = Generator.load(str(tiny_weights), "cpu")
-    w = _speechlike(1.9)
-    ode = g.generate(w, seed=3, steps=4)
-    g.jaw_mode = "regression"
-    reg = g.generate(w, seed=3, steps=4)
-    body = [j for j in range(55) if j != 22]
-    assert np.allclose(reg.poses.reshape(-1, 55, 3)[:, body], ode.poses.reshape(-1, 55, 3)[:, body], atol=1e-6)
-    assert np.allclose(reg.expressions, ode.expressions, atol=1e-6)
-    assert not np.allclose(reg.poses[:, 66:69], ode.poses[:, 66:69], atol=1e-4)
-    # the sampler on one window: jaw columns = first guided x1 prediction
-    calls = []
-
-    def den(x, t, a, s, k, m, da, ds):
-        out = g.denoiser(x, t, a, s, k, m, da, ds)
-        calls.append(np.asarray(out).copy())
-        return out
-    audio = np.random.default_rng(0).standard_normal((1, 40, g.net.cfg.audio_dim)).astype(np.float32)
-    x = sample(den, audio, np.array([0]), steps=3, guidance=2.0, rng=0, regression_columns=JAW_COLUMNS)
-    first = calls[0][1:] + 2.0 * (calls[0][:1] - calls[0][1:])
-    assert np.allclose(x[..., JAW_COLUMNS], first[..., JAW_COLUMNS], atol=1e-6)

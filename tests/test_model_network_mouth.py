@@ -39,26 +39,3 @@ def test_phonetic_mouth_reads_only_visemes_and_loudness():
 def test_phonetic_mouth_needs_visemes():
     with pytest.raises(ValueError, match="needs visemes"):
         CoSpeechNet(NetConfig(d_model=32, n_layers=1, n_heads=2, mouth_phonetic=True))
-
-
-def test_auxiliary_mouth_loss_trains_the_mouth_term_on_the_jaw():
-    """``flow_loss(mouth_weight=w)`` adds w x (MSE of the mouth term alone vs the
-    jaw's 6D columns); the extra gradient reaches the mouth term only through it."""
-    from model.flow import draw_noise, flow_loss
-    from model.representation import JAW_COLUMNS
-    torch.manual_seed(0)
-    net = CoSpeechNet(NetConfig(d_model=32, n_layers=1, n_heads=2, audio_dim=63, visemes=True,
-                                mouth_phonetic=True, dropout=0.0))
-    x, _, a, s, _, m = _inputs()
-    noise = draw_noise(x.shape, torch.Generator().manual_seed(1))
-    noise = (noise[0], noise[1], torch.ones(2), noise[3])          # no audio dropout in this batch
-    base = flow_loss(net, x, a, s, m, noise=noise)
-    both = flow_loss(net, x, a, s, m, noise=noise, mouth_weight=2.0)
-    _, mouth = net(*((1 - torch.sigmoid(noise[1]))[:, None, None] * noise[0]
-                     + torch.sigmoid(noise[1])[:, None, None] * x, torch.sigmoid(noise[1]), a, s, x * 0, m),
-                   return_mouth=True)
-    aux = ((mouth[..., :6] - x[..., JAW_COLUMNS]) ** 2).mean()
-    assert torch.allclose(both - base, 2.0 * aux, rtol=1e-4)
-    cols = torch.zeros(2, FRAME_DIM)                                # no window supervises the jaw: no aux term
-    assert torch.allclose(flow_loss(net, x, a, s, m, noise=noise, columns=cols, mouth_weight=2.0),
-                          flow_loss(net, x, a, s, m, noise=noise, columns=cols))
