@@ -5,35 +5,17 @@ Builds a MINUTES-long file by repeating SPEECH_WAV, puts it on the timeline,
 runs cospeech.generate (1 sampling step) and prints
 ``FRAMES <n> PEAK_MIB <resident peak>``.  Used by test_operators.py.
 """
-import resource
 import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from conftest import load_extension_package  # noqa: E402
-
-
-
-def peak_mib() -> float:
-    """This process's own peak resident memory in MiB: ``VmHWM`` of /proc/self/status
-    (Linux; the high-water mark of this program's address space).  ``ru_maxrss`` is
-    only the fallback: Linux carries the parent's resident size at fork/vfork over
-    the exec into it, so a probe started from a large pytest process would report
-    pytest's size (proc(5), getrusage(2))."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
+from model.benchmark import peak_rss_mib as peak_mib  # noqa: E402
 
 src, minutes = sys.argv[1], float(sys.argv[2])
 wave, sr = sf.read(src, dtype="float32")

@@ -64,8 +64,9 @@ def test_index_is_fast_cached_and_split_by_speaker(tree):
 
 
 def test_streaming_training_stays_small(tree, tmp_path):
-    code = ("import resource, sys; sys.path.insert(0, %r); from model.train import main; "
-            "rc = main(sys.argv[1:]); print('PEAK_MB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024); "
+    code = ("import sys; sys.path.insert(0, %r); from model.train import main; "
+            "from model.benchmark import peak_rss_mib; "
+            "rc = main(sys.argv[1:]); print('PEAK_MB', peak_rss_mib()); "
             "sys.exit(rc)") % str(REPO)
     res = subprocess.run([sys.executable, "-c", code, "--data", str(tree), "--stream", "--holdout-speakers", "2",
                           "--steps", "8", "--batch", "8", "--window", "60", "--overlap", "12", "--d-model", "32",

@@ -8,7 +8,6 @@ bundled demo clip repeated.
 from __future__ import annotations
 
 import argparse
-import resource
 import sys
 import tempfile
 import time
@@ -18,7 +17,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
+sys.path.insert(0, str(REPO))
 from cospeech_cli import DEMO_AUDIO, load_package, scene_with_speech  # noqa: E402
+from model.benchmark import peak_rss_mib  # noqa: E402
 
 
 def main() -> None:
@@ -52,7 +53,7 @@ def main() -> None:
                 frames = seconds * 30
                 print(f"{seconds:3d} s speech, {run:24s}: {dt:6.2f} s end to end, "
                       f"{frames / dt:7.0f} frames/s, {dt * 60 / seconds:6.2f} s per minute of audio")
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peak = peak_rss_mib()
         print(f"peak resident memory of this process: {peak:.0f} MiB")
     finally:
         pkg.unregister()
