@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         T = int(np.ceil(dur * 30))
         tracemalloc.start()
         t0 = time.perf_counter()
-        network_features(w, 16000, visemes=gen.visemes)      # acoustic columns (+ phone decoding)
+        network_features(w, 16000, visemes=gen.visemes, phones=gen.phones)      # acoustic columns (+ phone decoding)
         dt = time.perf_counter() - t0
         peak = tracemalloc.get_traced_memory()[1] / 2 ** 20
         tracemalloc.stop()

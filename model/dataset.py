@@ -149,7 +149,7 @@ class StreamingDataset:
 
     def __init__(self, root, entries: list[Entry], window: int, *, sample_files: int = 8, cache_files: int = 8,
                  files_per_batch: int = 4, seed: int = 0, speakers: bool = False, log=print,
-                 visemes: bool = False, viseme_dropout: float = 0.0):
+                 visemes: bool = False, viseme_dropout: float = 0.0, phones: bool = False):
         from .train import fit_norm_and_terciles
         self.root, self.window = Path(root), window
         self.entries = [e for e in entries if e.frames / e.fps * 30.0 >= window + 2]
@@ -159,7 +159,7 @@ class StreamingDataset:
         #: training speakers (sorted); ``batch`` adds their ids when ``speakers`` is True
         self.speakers = sorted({e.speaker for e in self.entries})
         self.with_speakers = speakers
-        self.visemes, self.viseme_dropout = visemes, viseme_dropout
+        self.visemes, self.viseme_dropout, self.phones = visemes, viseme_dropout, phones
         self.cache_files, self.files_per_batch = cache_files, files_per_batch
         self._cache: OrderedDict[int, tuple] = OrderedDict()
         self.loads = 0
@@ -195,7 +195,7 @@ class StreamingDataset:
         from .representation import mirror_clip
         from .train import upper_body_speed
         clip, wave = self._read(i)
-        feats = network_features(wave, SAMPLE_RATE, visemes=self.visemes)[1]
+        feats = network_features(wave, SAMPLE_RATE, visemes=self.visemes, phones=self.phones)[1]
         T = min(clip.num_frames, feats.shape[0])
         versions = []
         for c in (clip, mirror_clip(clip)):

@@ -266,7 +266,7 @@ SILENT_DB = 50.0
 SILENT_FLOOR_DB = -80.0
 
 
-def network_features(wave: np.ndarray, sr: int = SAMPLE_RATE, visemes: bool = False
+def network_features(wave: np.ndarray, sr: int = SAMPLE_RATE, visemes: bool = False, phones: bool = False
                      ) -> tuple[np.ndarray, np.ndarray]:
     """The network's audio input and the raw acoustic features it came from.
 
@@ -274,11 +274,13 @@ def network_features(wave: np.ndarray, sr: int = SAMPLE_RATE, visemes: bool = Fa
         wave: (N,) or multi-channel float audio at ``sr`` Hz.
         visemes: append the 15 viseme one-hot columns
             (:func:`model.phones.viseme_features`) after the 48 normalised ones.
+        phones: with ``visemes``, also the 39 ARPAbet one-hots after them
+            (``NetConfig.phones``).
     Returns:
         (raw, feats): raw (T, 48) float32 as :func:`raw_audio_features`;
-        feats (T, 48) or (T, 63) float32, T = ``num_frames(N, sr)``.  Frames
+        feats (T, 48), (T, 63) or (T, 102) float32, T = ``num_frames(N, sr)``.  Frames
         :data:`SILENT_DB` below the clip's loud level or under
-        :data:`SILENT_FLOOR_DB` get viseme ``sil``; with
+        :data:`SILENT_FLOOR_DB` get viseme ``sil`` (and no phone); with
         no decodable phones at all the viseme columns stay zero (the
         network's "no phones" input).
     Raises:
@@ -292,7 +294,7 @@ def network_features(wave: np.ndarray, sr: int = SAMPLE_RATE, visemes: bool = Fa
     from .phones import viseme_features
     y = _to_mono16k(wave, sr)
     with ThreadPoolExecutor(1) as ex:    # phones decode (in child processes when long) beside the acoustics
-        job = ex.submit(viseme_features, y, num_frames(len(y)))
+        job = ex.submit(viseme_features, y, num_frames(len(y)), with_phones=phones)
         raw = raw_audio_features(wave, sr)
         vis = job.result()
     feats = normalise_per_clip(raw)

@@ -251,6 +251,7 @@ class Generator:
         smooth_sigma, trans_sigma, face_sigma: from ``cospeech.json`` (face_sigma
             defaults to smooth_sigma for weights that predate it).  visemes:
             the network reads PocketSphinx viseme one-hots (``NetConfig.visemes``).
+            phones: ... and ARPAbet phone one-hots (``NetConfig.phones``).
     """
 
     def __init__(self, denoiser: "Denoiser | CoSpeechNet", normaliser: Normaliser, device, meta: dict,
@@ -274,6 +275,7 @@ class Generator:
         self.trans_sigma = float(meta.get("trans_sigma", self.smooth_sigma))
         self.face_sigma = float(meta.get("face_sigma", self.smooth_sigma))
         self.visemes = bool(meta.get("net", {}).get("visemes", False))
+        self.phones = bool(meta.get("net", {}).get("phones", False))
         #: "ode" (the sampled jaw) or "regression" (the jaw of the first step's prediction, ``flow.sample``)
 
     # ------------------------------------------------------------------ loading
@@ -381,7 +383,7 @@ class Generator:
             raise ValueError(f"guidance must be a finite number >= 0, got {guidance}")
         sidx = self.style_index(style)
         wave = np.asarray(wave, np.float32)
-        raw, feats = network_features(wave, sr, visemes=self.visemes)
+        raw, feats = network_features(wave, sr, visemes=self.visemes, phones=self.phones)
         T = feats.shape[0]
         known_x = np.zeros((T, FRAME_DIM), np.float32)
         mask = np.zeros(T, bool)

@@ -44,7 +44,7 @@ Design (documented here because it is the contract with ``flow.py``):
   columns (``MOUTH_COLUMNS``), Linear + a ±4-frame convolution -- instead of
   the shared audio encoding, so the regression mouth cannot lean on a
   speaker's log-mel spectrum (51 s of one English speaker); dropped audio
-  removes the term.
+  removes the term.  With ``phones`` it also reads the 39 ARPAbet one-hots.
 * **Classifier-free guidance.**  ``drop_audio`` / ``drop_style`` (bool per
   batch item) replace audio tokens by a learned null token and the style by
   a null style id; training drops them at random.
@@ -62,6 +62,7 @@ import torch
 from torch import nn
 
 from .features import FEATURE_DIM, FEATURE_NAMES
+from .phones import PHONE_DIM
 from .representation import BODY_DIM, FACE_DIM, FRAME_DIM
 
 
@@ -95,6 +96,10 @@ class NetConfig:
     visemes: bool = False
     #: The mouth term reads only the viseme + loudness columns (module doc); needs ``visemes``.
     mouth_phonetic: bool = False
+    #: The audio input also carries the 39 ARPAbet phone one-hots after the
+    #: visemes (``features.network_features(phones=True)``; ``audio_dim`` 102);
+    #: the phonetic mouth term reads them too.  Needs ``visemes``.
+    phones: bool = False
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -181,11 +186,15 @@ class CoSpeechNet(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         if cfg.face_audio or cfg.mouth_phonetic:
             self.mouth = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(), nn.Linear(d, FACE_DIM))
+        if cfg.phones and not cfg.visemes:
+            raise ValueError("phones needs visemes")
         if cfg.mouth_phonetic:
             if not cfg.visemes:
                 raise ValueError("mouth_phonetic needs visemes")
-            self.register_buffer("mouth_cols", torch.tensor(MOUTH_COLUMNS), persistent=False)
-            self.mouth_in = nn.Linear(len(MOUTH_COLUMNS), d)
+            cols = MOUTH_COLUMNS + (tuple(range(MOUTH_COLUMNS[-1] + 1, MOUTH_COLUMNS[-1] + 1 + PHONE_DIM))
+                                    if cfg.phones else ())
+            self.register_buffer("mouth_cols", torch.tensor(cols), persistent=False)
+            self.mouth_in = nn.Linear(len(cols), d)
             self.mouth_conv = nn.Conv1d(d, d, 9, padding=4)
 
     def encode_audio(self, audio, drop_audio):

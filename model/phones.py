@@ -25,7 +25,11 @@ documentation, "Viseme Reference"), an input of the network beside the
 acoustic features.  Chosen over 39 ARPAbet one-hots on the dev clips: a
 ridge regression from each (±4 frames) fitted on the capture's first 80 %
 reached dev-clip contrasts 1.02 / 2.23 / 2.82 / 1.91 (visemes) vs
-0.80 / 1.75 / 2.15 / 1.69 (phones).
+0.80 / 1.75 / 2.15 / 1.69 (phones).  ``with_phones`` appends the 39 ARPAbet
+one-hots (:data:`ARPABET`, :func:`phone_track`) after the visemes: in a
+4-fold cross-validation *within the capture's training part* a ridge map
+from visemes + phones + loudness (±2 frames) reached jaw r 0.565 vs 0.487
+from visemes + loudness (``NetConfig.phones``).
 
 Never imports bpy.
 """
@@ -201,6 +205,32 @@ DECODE_CHUNK_S = 30
 DECODE_MARGIN_S = 1
 
 
+#: The 39 ARPAbet phones of CMUdict (stress digits dropped), the columns of :func:`phone_track`.
+ARPABET: tuple[str, ...] = ("AA", "AE", "AH", "AO", "AW", "AY", "B", "CH", "D", "DH", "EH", "ER", "EY", "F", "G",
+                            "HH", "IH", "IY", "JH", "K", "L", "M", "N", "NG", "OW", "OY", "P", "R", "S", "SH",
+                            "T", "TH", "UH", "UW", "V", "W", "Y", "Z", "ZH")
+PHONE_DIM = len(ARPABET)
+
+
+def _frame_classes(phones: list[Phone], num_frames: int, fps: float, index: dict[str, int]) -> np.ndarray:
+    """(num_frames,) int64 class of each frame, -1 where no phone of ``index`` covers it.
+
+    Frame ``k`` (time ``k / fps`` s) takes the phone whose [start, end)
+    interval contains it; a phone shorter than a frame step covers its nearest frame."""
+    lab = np.full(int(num_frames), -1, np.int64)
+    for p in phones:
+        c = index.get(p.label)
+        if c is None:
+            continue
+        a = int(math.ceil(p.start * fps - 1e-9))     # frames k with start <= k/fps < end
+        b = int(math.ceil(p.end * fps - 1e-9))
+        if b <= a:                                      # shorter than a frame step: its nearest frame
+            a = int(round(p.centre * fps))
+            b = a + 1
+        lab[max(0, a):max(0, min(int(num_frames), b))] = c
+    return lab
+
+
 def viseme_track(phones: list[Phone], num_frames: int, fps: float = 30.0) -> np.ndarray:
     """(num_frames, 15) float32 one-hots of the viseme each frame lies in.
 
@@ -208,24 +238,28 @@ def viseme_track(phones: list[Phone], num_frames: int, fps: float = 30.0) -> np.
     [start, end) interval contains it (each phone covers at least its nearest
     frame); frames with no phone get ``sil``.  Unknown labels count as ``sil``.
     """
+    lab = np.maximum(_frame_classes(phones, num_frames, fps,
+                                    {ph: VISEMES.index(v) for ph, v in PHONE_TO_VISEME.items()}), 0)  # 0 = sil
     out = np.zeros((int(num_frames), VISEME_DIM), np.float32)
-    lab = np.zeros(int(num_frames), np.int64)          # 0 = sil
-    for p in phones:
-        v = PHONE_TO_VISEME.get(p.label)
-        if v is None:
-            continue
-        a = int(math.ceil(p.start * fps - 1e-9))     # frames k with start <= k/fps < end
-        b = int(math.ceil(p.end * fps - 1e-9))
-        if b <= a:                                      # shorter than a frame step: its nearest frame
-            a = int(round(p.centre * fps))
-            b = a + 1
-        lab[max(0, a):max(0, min(int(num_frames), b))] = VISEMES.index(v)
     out[np.arange(len(lab)), lab] = 1.0
     return out
 
 
-def viseme_features(wave: np.ndarray, num_frames: int, sr: int = 16000, fps: float = 30.0) -> np.ndarray:
-    """(num_frames, 15) float32 viseme one-hots of PocketSphinx :func:`allphone` phones.
+def phone_track(phones: list[Phone], num_frames: int, fps: float = 30.0) -> np.ndarray:
+    """(num_frames, 39) float32 one-hots of the ARPAbet phone (:data:`ARPABET`)
+    each frame lies in (same frame rule as :func:`viseme_track`); frames with
+    no phone, silence or an unknown label are all zero."""
+    lab = _frame_classes(phones, num_frames, fps, {ph: i for i, ph in enumerate(ARPABET)})
+    out = np.zeros((int(num_frames), PHONE_DIM), np.float32)
+    k = np.flatnonzero(lab >= 0)
+    out[k, lab[k]] = 1.0
+    return out
+
+
+def viseme_features(wave: np.ndarray, num_frames: int, sr: int = 16000, fps: float = 30.0,
+                    with_phones: bool = False) -> np.ndarray:
+    """(num_frames, 15) float32 viseme one-hots of PocketSphinx :func:`allphone` phones
+    (``with_phones``: (num_frames, 54), the 39 :func:`phone_track` columns appended).
 
     The network's phonetic input.  Speech the decoder cannot read (silence,
     noise, music, other languages) gives ``sil`` or few phones; if decoding
@@ -233,11 +267,13 @@ def viseme_features(wave: np.ndarray, num_frames: int, sr: int = 16000, fps: flo
     -- the "no phones" input the network was trained with (phone dropout),
     so it falls back to the acoustic features.  Never raises for bad audio.
     """
+    dim = VISEME_DIM + (PHONE_DIM if with_phones else 0)
     try:
         phones = allphone_chunked(wave, sr)
     except PhoneError:
-        return np.zeros((int(num_frames), VISEME_DIM), np.float32)
-    return viseme_track(phones, num_frames, fps)
+        return np.zeros((int(num_frames), dim), np.float32)
+    vis = viseme_track(phones, num_frames, fps)
+    return np.concatenate([vis, phone_track(phones, num_frames, fps)], axis=1) if with_phones else vis
 
 
 def centre_frames(phones: list[Phone], num_frames: int, fps: float = 30.0,

@@ -75,7 +75,7 @@ from .flow import draw_noise, flow_loss, loss_denominators
 from .generate import DEFAULT_WEIGHTS_DIR, STYLES, save_weights
 from .motion import MotionClip
 from .network import CoSpeechNet, NetConfig, count_parameters
-from .phones import VISEME_DIM
+from .phones import PHONE_DIM, VISEME_DIM
 from .representation import FRAME_DIM, Normaliser, clip_to_frames, mirror_clip
 from .skeleton import UPPER_BODY, forward_kinematics
 
@@ -130,7 +130,7 @@ class Dataset:
 
     def __init__(self, data_dir, holdout: float, stretch: list[float], window: int, log=print,
                  visemes: bool = False, viseme_dropout: float = 0.0, facegood: str | None = None,
-                 facegood_share: float = 0.0):
+                 facegood_share: float = 0.0, phones: bool = False):
         import librosa
         self.window = window
         self.visemes, self.viseme_dropout = visemes, viseme_dropout
@@ -155,7 +155,7 @@ class Dataset:
         for name, c, w in base:
             for f in stretch:
                 cs_, ws_ = stretch_clip(c, w, f)
-                feats = network_features(ws_, SAMPLE_RATE, visemes=visemes)[1]
+                feats = network_features(ws_, SAMPLE_RATE, visemes=visemes, phones=phones)[1]
                 T = min(cs_.num_frames, feats.shape[0])
                 for mirrored in (False, True):
                     cm = mirror_clip(cs_) if mirrored else cs_
@@ -173,7 +173,7 @@ class Dataset:
                                                   np.concatenate([t.jaw_open for t in takes]))
             for t in takes:
                 wave, _ = librosa.load(str(t.wav), sr=SAMPLE_RATE, mono=True)
-                feats = network_features(wave, SAMPLE_RATE, visemes=visemes)[1]
+                feats = network_features(wave, SAMPLE_RATE, visemes=visemes, phones=phones)[1]
                 T = min(len(t.jaw_open), len(feats))
                 self.facegood.append((self.calibration.frames(t.jaw_open[:T], self.norm), feats[:T]))
             self.sources += [f"facegood/{t.name}" for t in takes]
@@ -219,7 +219,7 @@ class Dataset:
 
 def drop_visemes(audio: np.ndarray, rng: np.random.Generator, p: float) -> np.ndarray:
     """Phone dropout: zero the viseme columns (``FEATURE_DIM:``) of each window of
-    ``audio`` (B, W, 63) with probability ``p``, so the network also learns to
+    ``audio`` (B, W, 63 or 102) with probability ``p`` (visemes and phones), so the network also learns to
     articulate from the acoustic features alone -- the input it gets when
     PocketSphinx cannot decode (``phones.viseme_features`` returns zeros)."""
     audio = audio.copy()
@@ -285,6 +285,8 @@ def train(args) -> dict:
         raise ValueError(f"--batch {args.batch} must be a multiple of processes x --accum = {world * args.accum}")
     log = (lambda *a: print(*a, flush=True)) if rank == 0 else (lambda *a: None)
     t0 = time.time()
+    if args.phones and not args.visemes:
+        raise ValueError("--phones needs --visemes")
     if args.facegood and args.stream:
         raise ValueError("--facegood is for the one-machine dataset, not --stream")
     held_out = []
@@ -296,17 +298,19 @@ def train(args) -> dict:
         log(f"held-out speakers: {held_out or 'none'}")
         ds = StreamingDataset(args.data, train_e, args.window, cache_files=args.cache_files, seed=args.seed,
                               speakers=args.speaker_condition, log=log, visemes=args.visemes,
-                              viseme_dropout=args.viseme_dropout)
+                              viseme_dropout=args.viseme_dropout, phones=args.phones)
     else:
         ds = Dataset(args.data, args.holdout, args.stretch, args.window, log, visemes=args.visemes,
-                     viseme_dropout=args.viseme_dropout, facegood=args.facegood, facegood_share=args.facegood_share)
+                     viseme_dropout=args.viseme_dropout, facegood=args.facegood, facegood_share=args.facegood_share,
+                     phones=args.phones)
     if args.speaker_condition and not args.stream:
         raise ValueError("--speaker-condition needs --stream (speakers come from the tree's index)")
     speakers = list(ds.speakers) if args.speaker_condition else []
     cfg = NetConfig(d_model=args.d_model, n_layers=args.layers, n_heads=args.heads,
                     n_styles=len(STYLES), face_audio=not args.no_face_audio, dropout=args.dropout,
                     n_speakers=len(speakers), visemes=bool(args.visemes), mouth_phonetic=bool(args.mouth_phonetic),
-                    audio_dim=FEATURE_DIM + (VISEME_DIM if args.visemes else 0))
+                    phones=bool(args.phones),
+                    audio_dim=FEATURE_DIM + (VISEME_DIM if args.visemes else 0) + (PHONE_DIM if args.phones else 0))
     torch.manual_seed(args.seed)
     net = CoSpeechNet(cfg)
     ema = CoSpeechNet(cfg)
@@ -472,6 +476,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="add PocketSphinx viseme one-hots to the audio input (NetConfig.visemes)")
     ap.add_argument("--viseme-dropout", type=float, default=0.2,
                     help="--visemes: fraction of training windows whose viseme columns are zeroed")
+    ap.add_argument("--phones", action="store_true",
+                    help="with --visemes: also the 39 ARPAbet phone one-hots (NetConfig.phones)")
     ap.add_argument("--mouth-phonetic", action="store_true",
                     help="with --visemes: the mouth term reads only visemes + loudness (NetConfig.mouth_phonetic)")
     ap.add_argument("--facegood", default=None, metavar="DIR",

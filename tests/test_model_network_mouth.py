@@ -39,3 +39,22 @@ def test_phonetic_mouth_reads_only_visemes_and_loudness():
 def test_phonetic_mouth_needs_visemes():
     with pytest.raises(ValueError, match="needs visemes"):
         CoSpeechNet(NetConfig(d_model=32, n_layers=1, n_heads=2, mouth_phonetic=True))
+
+
+def test_phone_columns_reach_the_phonetic_mouth():
+    """``NetConfig.phones``: the mouth term also reads the 39 ARPAbet columns
+    (63..101) of the audio input; phones without visemes is refused."""
+    torch.manual_seed(0)
+    net = CoSpeechNet(NetConfig(d_model=32, n_layers=1, n_heads=2, audio_dim=102, visemes=True,
+                                mouth_phonetic=True, phones=True)).eval()
+    assert net.mouth_cols.tolist() == list(MOUTH_COLUMNS) + list(range(63, 102))
+    with torch.no_grad():
+        net.face_out[1].weight.zero_()
+        net.face_out[1].bias.zero_()
+        x, t, a, s, k, m = _inputs(A=102)
+        base = net(x, t, a, s, k, m)[..., BODY_DIM:]
+        a_ph = a.clone()
+        a_ph[..., 101] += 1.0                                       # the last phone column (ZH)
+        assert (net(x, t, a_ph, s, k, m)[..., BODY_DIM:] - base).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="phones needs visemes"):
+        CoSpeechNet(NetConfig(d_model=32, n_layers=1, n_heads=2, phones=True))

@@ -8,8 +8,8 @@ import pytest
 from conftest import BEAT2_NPZ, REPO, SHARED_DATA, need
 from model.features import load_audio
 from model.motion import MotionClip
-from model.phones import (BILABIALS, OPEN_VOWELS, VISEMES, Phone, allphone, allphone_chunked, jaw_opening,
-                          phoneme_contrast, textgrid_phones, viseme_features, viseme_track)
+from model.phones import (ARPABET, BILABIALS, OPEN_VOWELS, VISEMES, Phone, allphone, allphone_chunked, jaw_opening,
+                          phone_track, phoneme_contrast, textgrid_phones, viseme_features, viseme_track)
 
 pytest.importorskip("pocketsphinx")
 pytest.importorskip("praatio")
@@ -67,6 +67,11 @@ def test_viseme_track_frames_and_classes():
     assert lab[3:6] == ["PP"] * 3 and lab[6:15] == ["aa"] * 9        # frames k with start <= k/30 < end
     assert lab[15] == "DD"                                            # shorter than a frame: its nearest frame
     assert lab[0] == lab[18] == lab[29] == "sil"                      # no phone / unknown label
+    p = phone_track(phones, 30)
+    assert p.shape == (30, 39) and p.dtype == np.float32 and len(set(ARPABET)) == 39
+    assert [ARPABET[i] for i in p[[3, 6, 15]].argmax(1)] == ["P", "AA", "T"]   # same frame rule as the visemes
+    assert np.all(p[[3, 6, 15]].sum(1) == 1) and not p[[0, 18, 29]].any()      # silence / unknown: all zero
+    assert np.array_equal(p.any(1), v[:, 0] == 0)
 
 
 def test_chunked_decoding_matches_across_workers_and_reads_long_speech():
@@ -94,6 +99,11 @@ def test_viseme_features_of_bad_input_never_raise():
     _, f = network_features(load_audio(REPO / "tools" / "demo_audio" / "arctic_a0007.wav"), 16000, visemes=True)
     used = {VISEMES[i] for i in f[:, 48:].argmax(1)}
     assert {"PP", "aa", "sil"} <= used and len(used) >= 8
+    _, fp = network_features(load_audio(REPO / "tools" / "demo_audio" / "arctic_a0007.wav"), 16000, visemes=True,
+                             phones=True)
+    assert fp.shape == (len(f), 102) and np.array_equal(fp[:, :63], f)   # the 39 phones after the visemes
+    assert np.array_equal(fp[:, 63:].any(1), fp[:, 48] == 0)              # a phone wherever the viseme is not sil
+    assert viseme_features(noise, 90, sr=22050, with_phones=True).shape == (90, 54)
 
 
 def test_dev_only_reports_and_face_sigma_choice(tmp_path):

@@ -106,30 +106,32 @@ def test_bf16_autocast_path_runs(tmp_path):
 
 
 def test_viseme_input_training_and_phone_dropout(tmp_path):
-    """``--visemes`` (+ ``--mouth-phonetic``): the network reads 48 acoustic +
-    15 viseme columns, the weights say so, generation decodes phones for
-    them, and phone dropout zeroes the viseme columns of about the requested
-    share of windows."""
+    """``--visemes --phones`` (+ ``--mouth-phonetic``): the network reads 48
+    acoustic + 15 viseme + 39 ARPAbet columns, the weights say so, generation
+    decodes phones for them, and phone dropout zeroes the phonetic columns of
+    about the requested share of windows."""
     pytest.importorskip("pocketsphinx")
     from model.generate import Generator
     from model.train import Dataset, build_parser, train
     torch.set_num_threads(1)
     args = build_parser().parse_args(_ddp_argv(tmp_path, extra=("--visemes", "--viseme-dropout", "0.5",
-                                                                "--mouth-phonetic")))
+                                                                "--mouth-phonetic", "--phones")))
     info = train(args)
     meta = json.loads((tmp_path / "w" / "cospeech.json").read_text())
-    assert meta["net"]["visemes"] is True and meta["net"]["audio_dim"] == 63 and info["viseme_dropout"] == 0.5
-    assert meta["net"]["mouth_phonetic"] is True
+    assert meta["net"]["visemes"] is True and meta["net"]["audio_dim"] == 102 and info["viseme_dropout"] == 0.5
+    assert meta["net"]["mouth_phonetic"] is True and meta["net"]["phones"] is True
     g = Generator.load(str(tmp_path / "w"), "cpu", backend="torch")
     from model.features import load_audio
     clip = g.generate(load_audio(pathlib.Path(__file__).resolve().parents[1] / "tools" / "demo_audio"
                                  / "arctic_a0007.wav"), seed=0, steps=2)
     assert np.isfinite(clip.poses).all()
-    ds = Dataset(SHARED / "beat2", 0.2, [1.0], 60, log=lambda *a: None, visemes=True, viseme_dropout=0.5)
+    ds = Dataset(SHARED / "beat2", 0.2, [1.0], 60, log=lambda *a: None, visemes=True, viseme_dropout=0.5,
+                 phones=True)
     a = ds.batch(np.random.default_rng(0), 200)[1].numpy()
     dropped = (a[:, :, 48:].sum(axis=(1, 2)) == 0).mean()
-    assert a.shape[-1] == 63 and 0.38 < dropped < 0.62
-    assert np.all(a[:, :, 48:].sum(-1)[a[:, :, 48:].sum(axis=(1, 2)) > 0] == 1)    # kept windows: one-hot rows
+    assert a.shape[-1] == 102 and 0.38 < dropped < 0.62
+    kept = a[a[:, :, 48:].sum(axis=(1, 2)) > 0]
+    assert np.all(kept[:, :, 48:63].sum(-1) == 1) and kept[:, :, 63:].sum() > 0    # one viseme per row, phones
 
 
 def test_facegood_jaw_supervision_windows(tmp_path):
