@@ -47,7 +47,8 @@ def test_lipsync_report_has_the_baseline_row(tmp_path):
     from model.lipsync_eval import format_lipsync, lipsync_report
     rep = lipsync_report(Generator.load(backend="onnx"), [0], 2, 2.0, "moderate", out=tmp_path)
     h = rep["heldout"]
-    assert h["capture"]["contrast"] > 1.2
+    assert h["capture"]["contrast"] > 1.2 and h["capture"]["contrast_allphone"] > 1.5   # 1.49 / 1.86
+    assert all(np.isfinite(h[k]["contrast_allphone"]) for k in ("model", "ridge_mel", "ridge_input"))
     assert h["ridge_mel"]["r"] > 0.3 and h["ridge_mel"]["contrast"] > 0.5
     assert h["ridge_input"]["r"] > 0.4 and h["ridge_input"]["contrast"] > 0.8     # visemes help a linear map too
     assert np.isfinite(h["model"]["r"]) and np.isfinite(h["model"]["contrast"])
@@ -57,6 +58,19 @@ def test_lipsync_report_has_the_baseline_row(tmp_path):
     assert "capture" in table and "model" in table
     assert (tmp_path / "lipsync_heldout.png").stat().st_size > 10_000
     assert len(list(tmp_path.glob("lipsync_dev_*.png"))) == len(rep["dev_audio"])
+
+
+def test_ridge_cross_validation_inside_the_training_part():
+    """``--ridge-cv``: blocked cross-validation of linear maps inside the
+    capture's first 80 %; every input carries some of the jaw, none reaches
+    the capture's own contrast."""
+    need(BEAT2_NPZ)
+    from model.lipsync_eval import CV_INPUTS, ridge_cv
+    cv = ridge_cv(contexts=(2,))
+    assert len(cv["capture"]) == 4 and min(cv["capture"]) > 1.2
+    assert set(cv[2]) == set(CV_INPUTS)
+    for v in cv[2].values():
+        assert 0.3 < v["r"] < 0.8 and v["contrast"] < min(cv["capture"]) + 0.3
 
 
 def test_viseme_track_frames_and_classes():
