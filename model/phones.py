@@ -28,8 +28,10 @@ reached dev-clip contrasts 1.02 / 2.23 / 2.82 / 1.91 (visemes) vs
 0.80 / 1.75 / 2.15 / 1.69 (phones).  ``with_phones`` appends the 39 ARPAbet
 one-hots (:data:`ARPABET`, :func:`phone_track`) after the visemes: in a
 4-fold cross-validation *within the capture's training part* a ridge map
-from visemes + phones + loudness (±2 frames) reached jaw r 0.565 vs 0.487
-from visemes + loudness (``NetConfig.phones``).
+from visemes + phones + loudness (±2 frames) reached jaw r 0.555 vs 0.487
+from visemes + loudness (``python -m model.lipsync_eval --ridge-cv``); a
+network trained with them (``NetConfig.phones``) did not beat the shipped
+one on the dev clips (``model/MODEL_CARD.md``).
 
 Never imports bpy.
 """
