@@ -53,6 +53,9 @@ N_FFT = 512
 FEATURE_DIM = N_MELS + 8
 FEATURE_NAMES: tuple[str, ...] = tuple(f"mel{i:02d}" for i in range(N_MELS)) + (
     "onset", "rms_db", "rms_db_delta", "log_f0", "voiced", "zcr", "flatness", "rel_loudness")
+#: The loudness columns (per-clip normalised) that the network's phonetic mouth term
+#: and the evaluator's speaker-independent ridge inputs read beside the phones.
+LOUDNESS_NAMES: tuple[str, ...] = ("rms_db", "rms_db_delta", "voiced", "rel_loudness")
 _STD_FLOOR = 1e-4
 
 

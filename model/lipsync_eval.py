@@ -38,10 +38,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .features import FEATURE_NAMES, SAMPLE_RATE, audio_features, closure_cue, load_audio, network_features
+from .features import (FEATURE_DIM, FEATURE_NAMES, LOUDNESS_NAMES, SAMPLE_RATE, audio_features, closure_cue,
+                       load_audio, network_features)
 from .motion import MotionClip
-from .phones import (BILABIALS, OPEN_VOWELS, Phone, PhoneError, allphone, centre_frames, jaw_opening,
-                     phoneme_contrast, textgrid_phones)
+from .phones import (BILABIALS, OPEN_VOWELS, PHONE_DIM, VISEME_DIM, Phone, PhoneError, allphone, centre_frames,
+                     jaw_opening, phoneme_contrast, textgrid_phones)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 FPS = 30.0
@@ -108,13 +109,15 @@ def fit_ridge(wave: np.ndarray, jaw: np.ndarray, kind: str = "ridge_mel"):
 
 #: Inputs of the cross-validated ridge ceiling (:func:`ridge_cv`): name -> columns of
 #: ``network_features(visemes=True, phones=True)`` (48 acoustic, 15 visemes, 39 phones).
-_LOUDNESS = ("rms_db", "rms_db_delta", "voiced", "rel_loudness")
-CV_INPUTS = {"40 log-mel": list(range(40)),
-             "48 acoustic": list(range(48)),
-             "visemes + loudness": [FEATURE_NAMES.index(c) for c in _LOUDNESS] + list(range(48, 63)),
-             "phones + loudness": [FEATURE_NAMES.index(c) for c in _LOUDNESS] + list(range(63, 102)),
-             "visemes + phones + loudness": [FEATURE_NAMES.index(c) for c in _LOUDNESS] + list(range(48, 102)),
-             "network input (acoustic + visemes)": list(range(63))}
+_LOUD = [FEATURE_NAMES.index(c) for c in LOUDNESS_NAMES]
+_VIS = list(range(FEATURE_DIM, FEATURE_DIM + VISEME_DIM))
+_PHONES = list(range(FEATURE_DIM + VISEME_DIM, FEATURE_DIM + VISEME_DIM + PHONE_DIM))
+CV_INPUTS = {"40 log-mel": list(range(N_MEL)),
+             "48 acoustic": list(range(FEATURE_DIM)),
+             "visemes + loudness": _LOUD + _VIS,
+             "phones + loudness": _LOUD + _PHONES,
+             "visemes + phones + loudness": _LOUD + _VIS + _PHONES,
+             "network input (acoustic + visemes)": list(range(FEATURE_DIM)) + _VIS}
 
 
 def ridge_cv(holdout: float = 0.2, folds: int = 4, contexts: tuple = (2, 4), gap: int = 10) -> dict:

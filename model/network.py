@@ -61,14 +61,16 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from .features import FEATURE_DIM, FEATURE_NAMES
-from .phones import PHONE_DIM
-from .representation import BODY_DIM, FACE_DIM, FRAME_DIM
+from .features import FEATURE_DIM, FEATURE_NAMES, LOUDNESS_NAMES
+from .phones import PHONE_DIM, VISEME_DIM
+from .representation import BODY_DIM, FACE_DIM
 
 
 #: Audio columns the phonetic mouth term reads: loudness (per-clip normalised) + the 15 visemes.
-MOUTH_COLUMNS: tuple[int, ...] = tuple(FEATURE_NAMES.index(n) for n in ("rms_db", "rms_db_delta", "voiced",
-                                                                        "rel_loudness")) + tuple(range(FEATURE_DIM, FEATURE_DIM + 15))
+MOUTH_COLUMNS: tuple[int, ...] = (tuple(FEATURE_NAMES.index(n) for n in LOUDNESS_NAMES)
+                                  + tuple(range(FEATURE_DIM, FEATURE_DIM + VISEME_DIM)))
+#: The 39 ARPAbet columns after the visemes (``NetConfig.phones``).
+PHONE_COLUMNS: tuple[int, ...] = tuple(range(FEATURE_DIM + VISEME_DIM, FEATURE_DIM + VISEME_DIM + PHONE_DIM))
 
 
 @dataclass
@@ -191,8 +193,7 @@ class CoSpeechNet(nn.Module):
         if cfg.mouth_phonetic:
             if not cfg.visemes:
                 raise ValueError("mouth_phonetic needs visemes")
-            cols = MOUTH_COLUMNS + (tuple(range(MOUTH_COLUMNS[-1] + 1, MOUTH_COLUMNS[-1] + 1 + PHONE_DIM))
-                                    if cfg.phones else ())
+            cols = MOUTH_COLUMNS + (PHONE_COLUMNS if cfg.phones else ())
             self.register_buffer("mouth_cols", torch.tensor(cols), persistent=False)
             self.mouth_in = nn.Linear(len(cols), d)
             self.mouth_conv = nn.Conv1d(d, d, 9, padding=4)
@@ -228,14 +229,13 @@ class CoSpeechNet(nn.Module):
         for blk in self.blocks:
             h = blk(h, cond, a, ca_mask)
         face = self.face_out(h)
-        mouth = None
         if self.cfg.mouth_phonetic:
             m_in = self.mouth_in(audio.index_select(-1, self.mouth_cols))
             m_in = m_in + self.mouth_conv(m_in.transpose(1, 2)).transpose(1, 2)
-            mouth = self.mouth(m_in) * (~drop_audio)[:, None, None].to(face.dtype)
+            face = face + self.mouth(m_in) * (~drop_audio)[:, None, None].to(face.dtype)
         elif self.cfg.face_audio:
-            mouth = self.mouth(a_local)
-        return torch.cat([self.body_out(h), face if mouth is None else face + mouth], dim=-1)
+            face = face + self.mouth(a_local)
+        return torch.cat([self.body_out(h), face], dim=-1)
 
 
 def count_parameters(module: nn.Module) -> int:
