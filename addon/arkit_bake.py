@@ -21,8 +21,8 @@ import os
 
 import numpy as np
 
-from ..model.arkit import (ARKIT_NAMES, BLINKS_PER_MINUTE, VISEME_NAMES, VISEME_TABLE, arkit_weights, canonical,
-                           canonical_viseme, viseme_weights)
+from ..model.arkit import (ARKIT_NAMES, BLINKS_PER_MINUTE, MOUTH_NAMES, VISEME_NAMES, VISEME_TABLE, arkit_weights,
+                           canonical, canonical_viseme, viseme_weights)
 from . import bake, compat
 
 
@@ -35,10 +35,18 @@ def _driven_by_driver(key) -> set[str]:
     return {d.data_path for d in ad.drivers} if ad is not None else set()
 
 
-def face_keys(mesh) -> dict[str, tuple[str, str]]:
-    """``{shape key name: ("arkit", ARKit name) | ("viseme", viseme name)}`` of
-    ``mesh``; keys with a driver are left out.  Several keys may stand for one
-    ARKit shape (ICT's ``browInnerUp_L`` and ``browInnerUp_R``)."""
+#: The character's mouth choice (``Object.cospeech_mouth`` on the armature).
+MOUTH_MODES = ("AUTO", "ARKIT", "VISEMES", "BOTH")
+
+
+def all_face_keys(mesh) -> dict[str, tuple[str, str]]:
+    """``{shape key name: ("arkit", ARKit name) | ("viseme", viseme name)}``:
+    every key of ``mesh`` with a recognised name, drivers left out.
+
+    Several keys may stand for one ARKit shape: when one of them is spelled
+    exactly (``jawOpen``, Live Link's ``JawOpen``), the others (SRanipal's
+    ``Jaw_Open``, VRoid's ``Mouth.Close``) are left out, so one shape moves
+    one key; otherwise all are kept (ICT's ``browInnerUp_L`` and ``_R``)."""
     key = mesh.data.shape_keys if mesh.type == "MESH" and mesh.data is not None else None
     if key is None:
         return {}
@@ -54,7 +62,45 @@ def face_keys(mesh) -> dict[str, tuple[str, str]]:
         v = canonical_viseme(kb.name)
         if v is not None and os.path.exists(VISEME_TABLE):
             out[kb.name] = ("viseme", v)
-    return out
+    exact = {n for k, (kind, n) in out.items() if kind == "arkit" and k in (n, n[0].upper() + n[1:])}
+    return {k: (kind, n) for k, (kind, n) in out.items()
+            if not (kind == "arkit" and n in exact and k not in (n, n[0].upper() + n[1:]))}
+
+
+def mouth_choice(keys: dict[str, tuple[str, str]], mode: str = "AUTO") -> str:
+    """Which mouth a mesh with face ``keys`` (:func:`all_face_keys`) drives:
+    "ARKIT", "VISEMES" or "BOTH".  AUTO: ARKit when it has the ARKit mouth
+    (a ``jawOpen`` key), else its visemes; a forced choice the mesh cannot
+    follow (visemes on a mesh without any) falls back to what it has.
+
+    Raises:
+        ValueError: unknown ``mode``.
+    """
+    if mode not in MOUTH_MODES:
+        raise ValueError(f"mouth must be one of {', '.join(MOUTH_MODES)}, not {mode!r}")
+    kinds = {kind for kind, _ in keys.values()}
+    has_arkit_mouth = any(kind == "arkit" and n in MOUTH_NAMES for kind, n in keys.values())
+    if mode == "BOTH":
+        return "BOTH"
+    if mode == "VISEMES" and "viseme" in kinds:
+        return "VISEMES"
+    if mode == "ARKIT" and has_arkit_mouth:
+        return "ARKIT"
+    if "viseme" in kinds and not any(n == "jawOpen" for _, n in keys.values()):
+        return "VISEMES"
+    return "ARKIT"
+
+
+def face_keys(mesh, mouth: str = "AUTO") -> dict[str, tuple[str, str]]:
+    """The keys of ``mesh`` a bake drives (:func:`all_face_keys` minus the
+    mouth not chosen, :func:`mouth_choice`); one mouth per mesh."""
+    keys = all_face_keys(mesh)
+    choice = mouth_choice(keys, mouth)
+    if choice == "ARKIT":
+        return {k: v for k, v in keys.items() if v[0] != "viseme"}
+    if choice == "VISEMES":
+        return {k: v for k, v in keys.items() if not (v[0] == "arkit" and v[1] in MOUTH_NAMES)}
+    return keys
 
 
 def face_values(targets: dict[str, tuple[str, str]], clip, seed: int = 0,
@@ -80,22 +126,28 @@ def _copy_fcurve(bag, fc) -> None:
 
 
 def bake_arkit(mesh, clip, frame_start: int, take_name: str, seed: int = 0,
-               blink_rate: float = BLINKS_PER_MINUTE, sampled: bool = False) -> dict:
+               blink_rate: float = BLINKS_PER_MINUTE, sampled: bool = False, mouth: str = "AUTO") -> dict:
     """Key the ARKit- and viseme-named shape keys of ``mesh`` from ``clip`` (at the scene rate).
 
     ``blink_rate``: blinks per minute (the *Blinks* dial); ``sampled``:
-    store f-curve samples instead of keyframes (long takes, as the body's).
+    store f-curve samples instead of keyframes (long takes, as the body's);
+    ``mouth``: :data:`MOUTH_MODES` — the mouth not chosen (visemes beside an
+    ARKit mouth, or the ARKit mouth beside visemes) is keyed at rest (0), so
+    earlier animation of those keys cannot double the mouth either.
 
     Returns:
         dict: ``action`` (the new shape-key action); ``driven`` (sorted ARKit
-        names keyed); ``visemes`` (sorted viseme names keyed); ``missing``
+        names keyed); ``visemes`` (sorted viseme names keyed); ``mouth``
+        ("ARKIT", "VISEMES" or "BOTH"); ``rest`` (keys held at 0); ``missing``
         (ARKit names without a key, empty when the mesh has visemes only);
         ``drivers`` (keys with a driver, left alone); ``kept`` (the user's
         f-curves carried over).
     Raises:
         ValueError: the mesh has no ARKit- or viseme-named shape key, or is linked.
     """
-    targets = face_keys(mesh)
+    every = all_face_keys(mesh)
+    choice = mouth_choice(every, mouth)
+    targets = face_keys(mesh, mouth)
     if not targets:
         raise ValueError(f"Mesh '{mesh.name}' has no shape keys with ARKit names (jawOpen, eyeBlinkLeft, …) "
                          "or Oculus viseme names (viseme_aa, …)")
@@ -103,6 +155,8 @@ def bake_arkit(mesh, clip, frame_start: int, take_name: str, seed: int = 0,
     if not (mesh.is_editable and key.is_editable):
         raise ValueError(f"Mesh '{mesh.name}' is linked: make it local to bake its face")
     values = face_values(targets, clip, seed, blink_rate)
+    rest = sorted(set(every) - set(targets))
+    values.update({k: np.zeros(clip.num_frames, np.float32) for k in rest})
     frames = (frame_start + np.arange(clip.num_frames)).astype(np.float32)
     prev = key.animation_data.action if key.animation_data is not None else None
     action, slot, bag = compat.new_action(f"{take_name} (ARKit {mesh.name})", "KEY", key.name)
@@ -114,7 +168,7 @@ def bake_arkit(mesh, clip, frame_start: int, take_name: str, seed: int = 0,
             bake.write_fcurve(bag, _path(kname), 0, frames, v, sampled=sampled)
     kept = []
     if prev is not None:
-        written = {_path(k) for k in values}
+        written = {_path(k) for k in values} | {_path(k) for k in every}
         for fc in compat.action_fcurves(prev):
             if fc.data_path not in written:
                 _copy_fcurve(bag, fc)
@@ -124,7 +178,8 @@ def bake_arkit(mesh, clip, frame_start: int, take_name: str, seed: int = 0,
     action["cospeech_arkit_of"] = take_name
     compat.assign_action(key, action, slot)
     arkit = sorted({n for kind, n in targets.values() if kind == "arkit"})
-    return {"action": action, "driven": arkit,
+    action["cospeech_mouth"] = choice
+    return {"action": action, "driven": arkit, "mouth": choice, "rest": rest,
             "visemes": sorted({n for kind, n in targets.values() if kind == "viseme"}),
             "missing": sorted(set(ARKIT_NAMES) - set(arkit)) if arkit else [],
             "drivers": sorted(_driven_by_driver(key)), "kept": kept}
@@ -138,6 +193,8 @@ def summary(mesh_name: str, res: dict) -> str:
     if res["visemes"]:
         parts.append(f"{len(res['visemes'])}/15 visemes")
     line = f"{mesh_name}: " + ", ".join(parts)
+    if res.get("rest"):
+        line += f"; mouth {res['mouth'].lower()}, {len(res['rest'])} other mouth keys at rest"
     if res["driven"] and res["missing"]:
         line += f" (missing {', '.join(res['missing'][:8])}{' …' if len(res['missing']) > 8 else ''})"
     if res["drivers"]:

@@ -29,13 +29,7 @@ from . import compat
 from .rig import EXP_SLIDER_RANGE, RigInfo, exp_key_name
 
 #: Body parts a bake may include; joints per part (SMPL-X indices).
-PARTS = {
-    "root": (0,),                               # pelvis rotation + trans
-    "lower": sk.LOWER_BODY,
-    "body": (3, 6, 9, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21),
-    "hands": sk.LEFT_HAND + sk.RIGHT_HAND,
-    "face": (22, 23, 24),                       # + expression shape keys
-}
+PARTS = sk.BAKE_PARTS
 ALL_PARTS = frozenset(PARTS)
 
 _LINEAR = bpy.types.Keyframe.bl_rna.properties["interpolation"].enum_items["LINEAR"].value
@@ -193,7 +187,8 @@ def armature_channels(rig: RigInfo, clip: MotionClip, parts=ALL_PARTS):
     Yields:
         ``((data_path, index), bone name, (T,) float values)`` in bake order:
         w-first ``rotation_quaternion`` of every bone whose joints belong to
-        ``parts``, and the ``location`` of the root bone when "root" is in ``parts``.
+        ``parts``, and the ``location`` of the root bone when "root" is in
+        ``parts`` (``trans - rig.trans_origin``).
         Retarget rigs (Rigify, Mixamo …) yield what
         :meth:`addon.retarget.Retarget.channels` computes (Euler bones get
         ``rotation_euler``, Rigify's IK/FK switches a constant).
@@ -201,6 +196,7 @@ def armature_channels(rig: RigInfo, clip: MotionClip, parts=ALL_PARTS):
     if rig.kind == "retarget":
         yield from rig.retarget().channels(clip, parts)
         return
+    origin = np.asarray(rig.trans_origin, np.float64)
     joints_on = set()
     for p in parts:
         joints_on.update(PARTS[p])
@@ -212,7 +208,7 @@ def armature_channels(rig: RigInfo, clip: MotionClip, parts=ALL_PARTS):
             yield (f'pose.bones["{bone}"].rotation_quaternion', c), bone, q[:, c]
         if bone == rig.location_bone and "root" in parts:
             for c in range(3):
-                yield (f'pose.bones["{bone}"].location', c), bone, clip.trans[:, c]
+                yield (f'pose.bones["{bone}"].location', c), bone, clip.trans[:, c] - origin[c]
 
 
 def face_channels(clip: MotionClip, n_exp: int) -> dict:
@@ -260,6 +256,9 @@ def bake_clip(rig: RigInfo, clip: MotionClip, frame_start: int, name: str = "CoS
     sampled = T > SAMPLED_TAKE_SECONDS * scene_fps(scene)
 
     arm = rig.armature
+    if rig.kind == "retarget" and "root" in parts:
+        from .retarget import remember_root_base
+        remember_root_base(arm, rig.retarget())
     number = next_take_number(arm) if number is None else int(number)
     name = f"Take {number} · {name}"
     action, slot, bag = compat.new_action(name, "OBJECT", arm.name)

@@ -13,13 +13,21 @@ Conventions (bone names from the public documentation of each):
   human metarig: body on the FK controls (``upper_arm_fk.L`` …), root motion
   and pelvis rotation on ``torso``, upper spine on ``chest``; the IK/FK
   switches are keyed to FK (see :data:`RIGIFY_FK_SWITCHES`).
-* **Mixamo** — ``mixamorig:Hips`` … (any ``prefix:`` is ignored).
+* **Mixamo** — ``mixamorig:Hips`` … (any ``prefix:`` is ignored); Ready
+  Player Me / Avaturn avatars use these names without prefix, plus
+  ``LeftEye`` / ``RightEye``.
 * **UE5** — the Unreal Engine 5 Mannequin (Manny / Quinn): ``pelvis``,
   ``spine_01`` … ``spine_05``, ``neck_01``, ``neck_02``, ``clavicle_l`` …
 * **VRM** / **VRM0** — VRM 1.0 / 0.x humanoid bone names (``hips``, ``spine``,
   ``chest``, ``upperChest`` …; they differ in the thumb's names) and VRoid
-  Studio's ``J_Bip_C_Hips`` … names.  Ties go to the first in
-  :data:`CONVENTIONS` order.
+  Studio's ``J_Bip_C_Hips`` … names (eyes: ``leftEye``, ``J_Adj_L_FaceEye``).
+  Ties go to the first in :data:`CONVENTIONS` order.
+
+Names are compared side-neutrally (:func:`normalise`): ``_l`` ``.l`` ``.L``
+``_L`` ``Left…`` ``L_`` and any ``prefix:`` match, in any case.  Rigify's
+``eye.L`` is a gaze-target control (moving it aims the eyes), so Rigify
+eyes are not keyed; the other conventions' eye bones follow SMPL-X's
+``left_eye_smplhf`` / ``right_eye_smplhf``.
 
 Pure Python; never imports bpy.
 """
@@ -69,7 +77,7 @@ def _mixamo() -> dict[str, str]:
     m.update(_sides({
         "{S}shoulder": "{side}_collar", "{S}arm": "{side}_shoulder", "{S}forearm": "{side}_elbow",
         "{S}hand": "{side}_wrist", "{S}upleg": "{side}_hip", "{S}leg": "{side}_knee",
-        "{S}foot": "{side}_ankle", "{S}toebase": "{side}_foot",
+        "{S}foot": "{side}_ankle", "{S}toebase": "{side}_foot", "{S}eye": "{side}_eye_smplhf",
         **{f"{{S}}hand{f}{k}": f"{{side}}_{f}{k}" for f in _FINGERS for k in (1, 2, 3)},
     }, "left", "right"))
     return m
@@ -81,6 +89,7 @@ def _ue5() -> dict[str, str]:
         "clavicle_{S}": "{side}_collar", "upperarm_{S}": "{side}_shoulder",
         "lowerarm_{S}": "{side}_elbow", "hand_{S}": "{side}_wrist", "thigh_{S}": "{side}_hip",
         "calf_{S}": "{side}_knee", "foot_{S}": "{side}_ankle", "ball_{S}": "{side}_foot",
+        "FACIAL_{S}_Eye": "{side}_eye_smplhf",   # MetaHuman face bones
         **{f"{f}_0{k}_{{S}}": f"{{side}}_{f}{k}" for f in _FINGERS for k in (1, 2, 3)},
     }, "l", "r"))
     return m
@@ -99,6 +108,7 @@ def _vrm(version: int) -> dict[str, str]:
         "j_bip_{s}_lowerarm": "{side}_elbow", "j_bip_{s}_hand": "{side}_wrist",
         "j_bip_{s}_upperleg": "{side}_hip", "j_bip_{s}_lowerleg": "{side}_knee",
         "j_bip_{s}_foot": "{side}_ankle", "j_bip_{s}_toebase": "{side}_foot",
+        "{S}eye": "{side}_eye_smplhf", "j_adj_{s}_faceeye": "{side}_eye_smplhf",
     }
     for f in _FINGERS:
         segs = ("metacarpal", "proximal", "distal") if (f == "thumb" and version == 1) \
@@ -129,12 +139,38 @@ LABELS = {"RIGIFY": "Rigify", "MIXAMO": "Mixamo", "UE5": "Unreal Engine 5 Manneq
           "VRM0": "VRM 0.x humanoid"}
 
 
+_TOKEN = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+_SIDE = {"l": "L", "left": "L", "r": "R", "right": "R"}
+
+
 def normalise(name: str) -> str:
-    """Bone name as compared with the tables (all but Rigify's): ``prefix:``
-    dropped (Mixamo's ``mixamorig:`` / ``mixamorig1:``), lower case.  Rigify
-    names are compared exactly (its ``.L`` / ``.R`` and ``DEF-`` / ``ORG-``
-    bones differ only in case and prefix)."""
-    return name.rsplit(":", 1)[-1].lower()
+    """A bone name in the side-neutral form the tables are compared in.
+
+    Any ``prefix:`` is dropped (Mixamo's ``mixamorig:`` / ``mixamorig1:``),
+    the rest is split into words (``_ . - space``, camelCase, digits) and
+    lower-cased, and one side word is taken out and put in front: ``L|`` or
+    ``R|``.  So ``upperarm_l``, ``UpperArm.L``, ``upperArm_L``, ``L_UpperArm``,
+    ``LeftUpperArm`` and ``leftupperarm`` all read ``L|upperarm``;
+    ``J_Bip_L_UpperArm`` reads ``L|jbipupperarm``; ``DEF-thigh.L`` reads
+    ``L|defthigh`` (Rigify's DEF/ORG/MCH bones keep their prefix word, so
+    they never match its controls)."""
+    words = [w.lower() for w in _TOKEN.findall(name.rsplit(":", 1)[-1])]
+    side = ""
+    for i in (len(words) - 1, 0) + tuple(range(1, len(words) - 1)):
+        if 0 <= i < len(words) and words[i] in _SIDE:
+            side = _SIDE[words.pop(i)]
+            break
+    else:
+        for i in (0, len(words) - 1):          # one lower-case word: "lefteye", "lefthandindex1"
+            w = words[i] if words else ""
+            for pre in ("left", "right"):
+                if w.startswith(pre) and len(w) > len(pre):
+                    words[i] = w[len(pre):]
+                    side = _SIDE[pre]
+                    break
+            if side:
+                break
+    return (f"{side}|" if side else "") + "".join(words)
 
 
 def _chain(bones: list[str], joints: tuple[str, ...]) -> dict[str, tuple[str, str, float]]:
@@ -166,13 +202,13 @@ def detect(bone_names) -> tuple[str, dict[str, tuple[str, str, float]]]:
         found = {}
         by_key = {}
         for n in names:
-            by_key.setdefault(n if conv == "RIGIFY" else normalise(n), n)
+            by_key.setdefault(normalise(n), n)
         for key, joint in table.items():
-            real = by_key.get(key)
+            real = by_key.get(normalise(key))
             if real is not None and real not in found:
                 found[real] = (joint, joint, 0.0)
-        spine_bones = [by_key[k] for k in spine if k in by_key]
-        neck_bones = [by_key[k] for k in neck if k in by_key]
+        spine_bones = [by_key[normalise(k)] for k in spine if normalise(k) in by_key]
+        neck_bones = [by_key[normalise(k)] for k in neck if normalise(k) in by_key]
         found.update(_chain(spine_bones, ("spine1", "spine2", "spine3")))
         for k, b in enumerate(neck_bones):     # neck_01, neck_02: neck, halfway to head
             found[b] = ("neck", "head", round(k / len(neck_bones), 6))

@@ -12,17 +12,26 @@ import os
 
 import bpy
 
-from .rig import RigInfo
+from .rig import RigInfo, bound_meshes
 
-#: name -> (UI label, description, extra ``export_scene.fbx`` options, scale factor
-#: applied to lengths in the file relative to Blender metres).
+#: name -> (UI label, description, extra ``export_scene.fbx`` options, file
+#: units per Blender metre: the exported data is scaled by it (see
+#: :func:`_scaled_copies`), every node keeps scale 1).
+#:
+#: Blender's exporter can only reach another unit by a scale on the root
+#: nodes (``FBX_SCALE_NONE`` puts x100 on the armature node), so for Unreal
+#: (centimetres) the rig is copied with its bones, meshes, shape keys and
+#: root-motion keys scaled x100 and written with ``FBX_SCALE_ALL`` and
+#: ``global_scale`` 0.01, i.e. ``UnitScaleFactor`` 1 (the file declares
+#: centimetres) and no scale on any node: 1 Blender metre = 100 Unreal units
+#: whether or not Unreal's *Convert Scene Unit* is on.
 PRESETS = {
     "UNITY": ("Unity", "Y up, -Z forward, metres (FBX All scale)",
               dict(axis_forward="-Z", axis_up="Y", apply_scale_options="FBX_SCALE_ALL",
                    global_scale=1.0), 1.0),
-    "UNREAL": ("Unreal", "Z up, -Y forward, centimetres (x100)",
-               dict(axis_forward="-Y", axis_up="Z", apply_scale_options="FBX_SCALE_NONE",
-                    global_scale=100.0), 100.0),
+    "UNREAL": ("Unreal", "Z up, -Y forward, centimetres (1 m = 100 units, nodes at scale 1)",
+               dict(axis_forward="-Y", axis_up="Z", apply_scale_options="FBX_SCALE_ALL",
+                    global_scale=0.01), 100.0),
     "GENERIC": ("Generic", "Blender defaults: Z up, -Y forward, metres",
                 dict(axis_forward="-Y", axis_up="Z", apply_scale_options="FBX_SCALE_NONE",
                      global_scale=1.0), 1.0),
@@ -79,16 +88,21 @@ def export_take(rig: RigInfo, action, filepath: str, preset: str = "UNITY", scen
         raise ExportError(f"Cannot write to {os.path.dirname(filepath)}: permission denied")
     arm = rig.armature
     objs = [arm] + [m for m, _ in rig.expression_meshes]
-    objs += [c for c in arm.children if c.type == "MESH" and c not in objs]
+    objs += [m for m in bound_meshes(arm) if m not in objs]
 
     saved = _save_state(scene, objs)
     meshes = [ob for ob in objs if ob.type == "MESH"]
     quiet = _quiet_meshes(meshes)
     handler = _progress_handler(progress, action) if progress is not None else None
+    copies = None
     try:
         if handler is not None:
             bpy.app.handlers.frame_change_post.append(handler)
         activate_take(rig, action)
+        scale = PRESETS[preset][3]
+        if scale != 1.0:
+            copies = _scaled_copies(scene, arm, meshes, action, scale)
+            arm, objs = copies["armature"], copies["objects"]
         scene.frame_start = int(action.get("cospeech_frame_start", int(action.frame_range[0])))
         scene.frame_end = int(action.get("cospeech_frame_end", int(action.frame_range[1])))
         view_layer = bpy.context.view_layer
@@ -108,11 +122,105 @@ def export_take(rig: RigInfo, action, filepath: str, preset: str = "UNITY", scen
         if "FINISHED" not in result or not os.path.isfile(filepath):
             raise ExportError(f"Blender's FBX exporter did not write {filepath}")
     finally:
+        if copies is not None:
+            _remove_copies(copies)
         if handler is not None and handler in bpy.app.handlers.frame_change_post:
             bpy.app.handlers.frame_change_post.remove(handler)
         _restore_meshes(quiet)
         _restore_state(scene, saved)
     return filepath
+
+
+_TMP_SUFFIX = " (cospeech export)"
+
+
+def _scaled_copies(scene, arm, meshes, action, scale: float) -> dict:
+    """Copies of the armature and its meshes with lengths x ``scale`` for the file.
+
+    The copies take the originals' names (the originals are renamed for the
+    moment; :func:`_remove_copies` gives the names back), so the file reads
+    exactly as an unscaled export would: bones and meshes ``Armature.transform``
+    / ``Mesh.transform`` (shape keys included), object translations scaled
+    (``S · M · S⁻¹``), and a copy of the take with every pose-bone
+    ``location`` key (root motion) x ``scale``.  The shape-key actions playing
+    on the originals play on the copies.
+    """
+    from mathutils import Matrix
+    from . import compat
+    S = Matrix.Scale(scale, 4)
+    Si = Matrix.Scale(1.0 / scale, 4)
+    out = {"renamed": [], "objects": [], "data": [], "actions": []}
+    coll = bpy.data.collections.new("CoSpeech export" + _TMP_SUFFIX)
+    scene.collection.children.link(coll)
+    out["collection"] = coll
+    originals = [arm] + [m for m in meshes if m.data is not None]
+    names = {ob: ob.name for ob in originals}
+    worlds = {ob: ob.matrix_world.copy() for ob in originals}
+    for ob in originals:
+        ob.name = names[ob] + _TMP_SUFFIX
+        out["renamed"].append((ob, names[ob]))
+    arm_copy = arm.copy()
+    arm_copy.data = arm.data.copy()
+    arm_copy.name = names[arm]
+    out["data"].append(arm_copy.data)
+    coll.objects.link(arm_copy)
+    arm_copy.data.transform(S)
+    arm_copy.matrix_world = S @ worlds[arm] @ Si
+    act = action.copy()
+    out["actions"].append(act)
+    for fc in compat.action_fcurves(act):
+        if fc.data_path.startswith("pose.bones[") and fc.data_path.endswith(".location"):
+            co = _read_co(fc)
+            co[1::2] *= scale
+            (fc.keyframe_points if len(fc.keyframe_points) else fc.sampled_points).foreach_set("co", co)
+            fc.update()
+    compat.assign_action(arm_copy, act)
+    copies = [arm_copy]
+    for m in originals[1:]:
+        mc = m.copy()
+        mc.data = m.data.copy()
+        mc.name = names[m]
+        out["data"].append(mc.data)
+        coll.objects.link(mc)
+        if m.parent == arm:
+            mc.parent = arm_copy
+        for mod in mc.modifiers:
+            if mod.type == "ARMATURE" and mod.object == arm:
+                mod.object = arm_copy
+        mc.data.transform(S)
+        mc.matrix_world = S @ worlds[m] @ Si
+        src_key, key = m.data.shape_keys, mc.data.shape_keys
+        if key is not None:     # freed with its mesh
+            if src_key.animation_data is not None and src_key.animation_data.action is not None:
+                compat.assign_action(key, src_key.animation_data.action)
+        copies.append(mc)
+    out["armature"], out["objects"] = arm_copy, copies
+    bpy.context.view_layer.update()
+    return out
+
+
+def _read_co(fc):
+    import numpy as np
+    pts = fc.keyframe_points if len(fc.keyframe_points) else fc.sampled_points
+    co = np.zeros(2 * len(pts), np.float32)
+    pts.foreach_get("co", co)
+    return co
+
+
+def _remove_copies(copies: dict) -> None:
+    """Remove what :func:`_scaled_copies` made and give the originals their names back."""
+    for ob in copies["objects"]:
+        bpy.data.objects.remove(ob)
+    for d in copies["data"]:
+        if isinstance(d, bpy.types.Armature):
+            bpy.data.armatures.remove(d)
+        elif isinstance(d, bpy.types.Mesh):
+            bpy.data.meshes.remove(d)
+    for act in copies["actions"]:
+        bpy.data.actions.remove(act)
+    bpy.data.collections.remove(copies["collection"])
+    for ob, name in copies["renamed"]:
+        ob.name = name
 
 
 def _quiet_meshes(meshes) -> list:

@@ -285,14 +285,16 @@ def _bake_faces(info: rig.RigInfo, action, clip: MotionClip, scene, span, seed: 
     on the take as ``cospeech_arkit`` (:func:`addon.arkit_bake.summary`)."""
     from . import arkit_bake
     done = []
+    mouth = getattr(info.armature, "cospeech_mouth", "AUTO")
     for mesh in rig.bound_meshes(info.armature):
         if not arkit_bake.face_keys(mesh) or not mesh.is_editable:
             continue
         res = arkit_bake.bake_arkit(mesh, bake.scene_clip(clip, scene, span.num_frames), span.frame_start,
-                                    action.name, seed, sampled=bool(action.get("cospeech_sampled")))
+                                    action.name, seed, sampled=bool(action.get("cospeech_sampled")), mouth=mouth)
         done.append(arkit_bake.summary(mesh.name, res))
     if done:
         action["cospeech_arkit"] = "; ".join(done)
+        action["cospeech_mouth"] = mouth
 
 
 def _record_source(action, job: Job, seed: int) -> None:
@@ -562,7 +564,7 @@ def take_to_clip(info: rig.RigInfo, take, f0: int, f1: int, fps: float) -> Motio
         path = f'pose.bones["{info.location_bone}"].location'
         for c in range(3):
             if (path, c) in curves:
-                trans[:, c] = sample(curves[(path, c)])
+                trans[:, c] = sample(curves[(path, c)]) + info.trans_origin[c]
     names = [n for n in str(take.get("cospeech_key_action", "")).split(",") if n]
     if names and names[0] in bpy.data.actions:
         kbag = compat.action_channelbag(bpy.data.actions[names[0]])

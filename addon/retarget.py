@@ -20,9 +20,15 @@ Method: world-space rotation transfer relative to each skeleton's rest pose.
   follows; found by probing the real rig (rotate each mapped bone, see whose
   parents turn), so rigs whose controls follow through constraints
   (Rigify's MCH bones) are handled like plain parenting.
-* Root: the pelvis bone's location gets ``s · trans(t)`` in the target's
-  axes, ``s`` = target hip height / SMPL-X hip height (rest pelvis above the
-  feet), or only its vertical part with ``root_motion="IN_PLACE"``.
+* Root: the hips move by the motion's *offset* from its standing pose
+  (:func:`model.skeleton.standing_offset`: vertical trans minus
+  ``STANDING_TRANS_Y``, horizontal relative to the first frame), scaled by
+  ``s`` = target hip height / SMPL-X hip height (rest pelvis above the
+  feet), added to where the hips bone stood before the first take (its pose
+  ``location`` as the file displays it: importers put the displayed hips
+  there, e.g. glTF rest poses offset from the shown mesh); only the vertical
+  part with ``root_motion="IN_PLACE"``.  The character stands on its own
+  floor, never 1.3 m above it.
 
 The transfer is a numpy batch over all frames (no per-frame evaluation).
 """
@@ -52,7 +58,7 @@ for _s in ("left", "right"):
     _CHAINS += [tuple(f"{_s}_{f}{k}" for k in (1, 2, 3)) for f in ("thumb", "index", "ring", "pinky")]
 _CHAIN_POS = {j: (c, i) for c, chain in enumerate(_CHAINS) for i, j in enumerate(chain)}
 
-from .rig import RigError  # noqa: E402
+from .errors import RigError  # noqa: E402
 
 
 class RetargetError(RigError):
@@ -83,6 +89,15 @@ class Retarget:
         root_scale: target hip height / SMPL-X hip height.
         root_to_local: (3, 3) world offset → the root bone's pose ``location``.
         root_motion: "KEEP" or "IN_PLACE" (horizontal translation dropped).
+        root_base: (3,) the root bone's pose ``location`` the offset is added to:
+            ``stand_base`` (where it stood before the first take,
+            ``Object["cospeech_root_base"]``) plus the floor calibration.
+        location_bone: the bone keyed with ``location``: the hips bone, or its
+            nearest ancestor not connected to its parent when the hips are
+            connected (FBX imports connect ``Hips`` to ``Root``; Blender ignores
+            the location of a connected bone).
+        stand_base, stand_ankle: that location and the lowest ankle's world
+            height there (what the calibration aims at).
         switches: ``{(pose bone, property): value}`` keyed constant in every take.
         notes: warnings for the user (bones followed only partially …).
     """
@@ -94,6 +109,10 @@ class Retarget:
     root_scale: float = 1.0
     root_to_local: np.ndarray = field(default_factory=lambda: np.eye(3))
     root_motion: str = "KEEP"
+    root_base: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    location_bone: str = ""
+    stand_base: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    stand_ankle: float = 0.0
     switches: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
 
@@ -142,10 +161,9 @@ class Retarget:
 
     def root_location(self, clip: MotionClip) -> np.ndarray:
         """(T, 3) pose ``location`` of the root bone (armature units, bone rest axes)."""
-        delta = (self.facing @ SMPLX_TO_BLENDER @ clip.trans.astype(np.float64).T).T * self.root_scale
-        if self.root_motion == "IN_PLACE":
-            delta[:, :2] = 0.0
-        return delta @ self.root_to_local.T
+        off = sk.standing_offset(clip.trans, "NONE" if self.root_motion == "IN_PLACE" else "FIRST")
+        delta = (self.facing @ SMPLX_TO_BLENDER @ off.T).T * self.root_scale
+        return self.root_base + delta @ self.root_to_local.T
 
     def channels(self, clip: MotionClip, parts):
         """Armature f-curve values, as :func:`bake.armature_channels` yields them.
@@ -170,16 +188,16 @@ class Retarget:
                     yield (path + ".rotation_euler", "XYZ".index(axis)), b.name, ang[:, k]
             if i == self.root and "root" in parts:
                 loc = self.root_location(clip)
+                lb = self.location_bone or b.name
                 for c in range(3):
-                    yield (path + ".location", c), b.name, loc[:, c]
+                    yield (f'pose.bones["{lb}"].location', c), lb, loc[:, c]
         T = clip.num_frames
         for (bone, prop), value in self.switches.items():
             yield (f'pose.bones["{bone}"]["{prop}"]', 0), bone, np.full(T, value)
 
 
 def _joint_names_of(part: str) -> set:
-    from .bake import PARTS
-    return {sk.JOINT_NAMES[j] for j in PARTS[part]}
+    return {sk.JOINT_NAMES[j] for j in sk.BAKE_PARTS[part]}
 
 
 # ----------------------------------------------------------- preparation
@@ -405,5 +423,111 @@ def prepare(ob, mapping: dict | None = None, convention: str = "",
         src_h = rest[sk.JOINT_INDEX["pelvis"], 2] - rest[[sk.JOINT_INDEX["left_foot"],
                                                            sk.JOINT_INDEX["right_foot"]], 2].min()
         rt.root_scale = float(max(hip[2] - floor, 1e-6) / src_h)
-        rt.root_to_local = bones[rt.root].rest.T / max(obj_scale, 1e-12)
+        lb = ob.data.bones[bones[rt.root].name]
+        while lb.use_connect and lb.parent is not None:
+            lb = lb.parent
+        if lb.use_connect:
+            raise RetargetError(f"Armature '{ob.name}': the hips bone '{bones[rt.root].name}' is connected "
+                                "to its parents up to the top, so it cannot be moved; disconnect it "
+                                "(Edit Mode ▸ Bone ▸ Relations ▸ Connected) to get root motion.")
+        rt.location_bone = lb.name
+        rt.root_to_local = (obj_rot @ _rot(lb.matrix_local)).T / max(obj_scale, 1e-12)
+        rt.root_base = rt.stand_base = root_base(ob, lb.name)
+        ankles = [n for n, s in mapping.items() if s[0].endswith("_ankle") and s[2] == 0.0]
+        if ankles:
+            dz, rt.stand_ankle = _calibrate_floor(ob, rt, ankles)
+            rt.root_base = rt.stand_base + rt.root_to_local @ np.array([0.0, 0.0, dz])
     return rt
+
+
+ROOT_BASE = "cospeech_root_base"
+
+
+def root_base(ob, bone: str) -> np.ndarray:
+    """(3,) pose ``location`` of ``bone`` that root offsets are added to,
+    before the standing calibration (:func:`_calibrate_floor`).
+
+    ``ob["cospeech_root_base"]`` once a take was baked (:func:`remember_root_base`);
+    before that, the bone's location as the file displays it — unless the
+    armature already plays a CoSpeech take (an older file), then the rest (0).
+    """
+    if ROOT_BASE in ob.keys():
+        return np.array(ob[ROOT_BASE][:3], np.float64)
+    ad = ob.animation_data
+    if ad is not None and ad.action is not None and ad.action.get("cospeech_take"):
+        return np.zeros(3)
+    return np.array(ob.pose.bones[bone].location, np.float64)
+
+
+def _lowest_ankle(ob, names: list[str]) -> float:
+    mw = ob.matrix_world
+    return min(float((mw @ ob.pose.bones[n].head)[2]) for n in names)
+
+
+def _standing_ankle(ob, ankles: list[str]) -> float:
+    """World height of the character's lowest ankle where it stands before the
+    first take: stored with the root base, else as displayed now (an armature
+    already playing a take: its rest pose)."""
+    if ROOT_BASE in ob.keys() and len(ob[ROOT_BASE]) > 3:
+        return float(ob[ROOT_BASE][3])
+    ad = ob.animation_data
+    if ad is not None and ad.action is not None and ad.action.get("cospeech_take"):
+        saved = {pb.name: pb.matrix_basis.copy() for pb in ob.pose.bones}
+        act = ad.action
+        try:
+            ad.action = None
+            for pb in ob.pose.bones:
+                pb.matrix_basis = Matrix.Identity(4)
+            bpy.context.view_layer.update()
+            return _lowest_ankle(ob, ankles)
+        finally:
+            ad.action = act
+            for pb in ob.pose.bones:
+                pb.matrix_basis = saved[pb.name]
+            bpy.context.view_layer.update()
+    bpy.context.view_layer.update()
+    return _lowest_ankle(ob, ankles)
+
+
+def _calibrate_floor(ob, rt: Retarget, ankles: list[str]) -> tuple[float, float]:
+    """Vertical correction (world units) so that the SMPL-X standing pose
+    (zero pose at the standing ``trans``) puts the character's lowest ankle
+    where it stood: the character is posed once as that pose (real rig,
+    constraints included), its ankles measured, and everything restored.
+    Corrects for rest poses whose legs differ in direction from SMPL-X's."""
+    stood = _standing_ankle(ob, ankles)
+    zero = MotionClip(np.zeros((1, 165), np.float32), np.zeros((1, 100), np.float32),
+                      np.array([[0.0, sk.STANDING_TRANS_Y, 0.0]], np.float32), 30.0)
+    pose, ad = ob.pose, ob.animation_data
+    act = ad.action if ad is not None else None
+    saved = {pb.name: pb.matrix_basis.copy() for pb in pose.bones}
+    saved_props = {k: pose.bones[k[0]][k[1]] for k in rt.switches}
+    try:
+        if act is not None:
+            ad.action = None
+        for (path, idx), bone, values in rt.channels(zero, sk.BAKE_PARTS):
+            pb = pose.bones[bone]
+            attr = path.rsplit(".", 1)[-1]
+            if attr in ("rotation_quaternion", "rotation_euler", "location"):
+                getattr(pb, attr)[idx] = float(values[0])
+            else:
+                pb[path.split('"]["')[-1].rstrip('"]')] = float(values[0])
+        bpy.context.view_layer.update()
+        posed = _lowest_ankle(ob, ankles)
+    finally:
+        for pb in pose.bones:
+            pb.matrix_basis = saved[pb.name]
+        for (bone, prop), value in saved_props.items():
+            pose.bones[bone][prop] = value
+        if act is not None:
+            ad.action = act
+        bpy.context.view_layer.update()
+    return stood - posed, stood
+
+
+def remember_root_base(ob, rt: Retarget) -> None:
+    """Store where the character stood (``rt.root_base`` before calibration
+    and its lowest ankle height) on the armature at its first take, so later
+    takes, Regenerate Range and Adjust Take stand on the same spot."""
+    if rt.root >= 0 and ROOT_BASE not in ob.keys():
+        ob[ROOT_BASE] = [float(x) for x in rt.stand_base] + [float(rt.stand_ankle)]

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..model import skeleton as sk
 from . import face_head
+from .errors import RigError  # noqa: F401  (re-exported: rig.RigError)
 
 ROOT_BONE = "root"
 EXP_PREFIX = "Exp"
@@ -38,8 +39,15 @@ FLAME_BONE_SOURCES = {
 EXP_SLIDER_RANGE = (-10.0, 10.0)
 
 
-class RigError(ValueError):
-    """The armature cannot receive SMPL-X motion; the message says why."""
+#: SMPL-X rigs we build stand on the floor at rest: their rest joints are
+#: lifted by the standing ``trans`` (SMPL-X axes, metres), recorded on the
+#: armature as ``cospeech_trans_origin``; the pelvis is keyed with
+#: ``trans - origin``, so world joints stay ``rest + trans`` (the SMPL-X
+#: forward kinematics) while a rig that is not animated stands where a take
+#: stands.  Rigs without the property (the official add-on's, older files)
+#: are keyed with ``trans`` itself.
+STANDING_SHIFT = np.array([0.0, sk.STANDING_TRANS_Y, 0.0])
+TRANS_ORIGIN = "cospeech_trans_origin"
 
 
 @dataclass
@@ -58,6 +66,8 @@ class RigInfo:
             the number of consecutive keys from ``Exp000`` each has.
         mapping: retarget rigs: ``{bone: (joint_a, joint_b, t)}`` (:mod:`addon.bone_maps`).
         convention: retarget rigs: the detected convention or "CUSTOM".
+        trans_origin: (3,) SMPL-X ``trans`` at which the pelvis bone's
+            ``location`` is 0 (:data:`STANDING_SHIFT` on rigs we build).
     """
 
     armature: object
@@ -67,6 +77,7 @@ class RigInfo:
     expression_meshes: list[tuple[object, int]] = field(default_factory=list)
     mapping: dict | None = None
     convention: str = ""
+    trans_origin: tuple = (0.0, 0.0, 0.0)
     _retarget: object = None
 
     def retarget(self):
@@ -146,8 +157,9 @@ def detect_rig(obj) -> RigInfo:
     bones = obj.data.bones
     missing_smplx = [n for n in sk.JOINT_NAMES if n not in bones]
     if not missing_smplx:
+        origin = tuple(float(x) for x in obj.get(TRANS_ORIGIN, (0.0, 0.0, 0.0)))
         return RigInfo(obj, "smplx", {n: (i,) for i, n in enumerate(sk.JOINT_NAMES)},
-                       "pelvis", _expression_meshes(obj))
+                       "pelvis", _expression_meshes(obj), trans_origin=origin)
     missing_flame = [n for n in FLAME_BONES if n not in bones]
     if not missing_flame:
         return RigInfo(obj, "flame", dict(FLAME_BONE_SOURCES), None, _expression_meshes(obj))
@@ -349,8 +361,9 @@ def build_default_rig(name: str = "CoSpeech_SMPLX", collection=None):
     Raises:
         FileNotFoundError: mannequin-x is not installed.
     """
-    rest = sk.rest_joints()
+    rest = sk.rest_joints() + STANDING_SHIFT
     arm = build_armature(name, rest, collection)
+    arm[TRANS_ORIGIN] = STANDING_SHIFT.tolist()
     with np.load(sk.mannequin_asset_path("wooden.npz")) as w:
         verts = np.asarray(w["vertices"], np.float64)
         faces = np.asarray(w["faces"])
@@ -442,7 +455,10 @@ def build_smplx_model_rig(path: str, name: str = "SMPLX", collection=None):
         FileNotFoundError, RigError: see :func:`load_smplx_model_file`.
     """
     m = load_smplx_model_file(path)
+    up = STANDING_SHIFT
+    m = dict(m, joints=m["joints"] + up, vertices=m["vertices"] + up)
     arm = build_armature(name, m["joints"], collection)
+    arm[TRANS_ORIGIN] = up.tolist()
     W = m["weights"]
     joint_weights = {}
     for j in range(55):

@@ -171,9 +171,18 @@ def register():
         name="Root Motion", default="KEEP",
         items=[("KEEP", "Keep", "The hips travel as generated, scaled by the character's hip height"),
                ("IN_PLACE", "In Place", "Only the hips' up-down motion; the character stays on its spot")])
+    bpy.types.Object.cospeech_mouth = EnumProperty(
+        name="Mouth", default="AUTO",
+        description="Which mouth shapes a face with both ARKit and viseme keys drives (one mouth per mesh: "
+                    "driving both opens it twice as wide); the choice is recorded on each take",
+        items=[("AUTO", "Auto", "ARKit when the mesh has the ARKit mouth (jawOpen …), else its visemes"),
+               ("ARKIT", "ARKit", "The ARKit mouth shapes; visemes stay at rest"),
+               ("VISEMES", "Visemes", "The Oculus visemes; ARKit mouth shapes stay at rest (eyes, brows still ARKit)"),
+               ("BOTH", "Both", "Both sets (only for rigs whose two sets do not add up)")])
 
 
 def unregister():
+    del bpy.types.Object.cospeech_mouth
     del bpy.types.Object.cospeech_root_motion
     del bpy.types.Object.cospeech_bone_map_index
     del bpy.types.Object.cospeech_bone_map

@@ -205,7 +205,8 @@ def _face_actions(take, clip: MotionClip, adj: Adjustments) -> list:
         mesh = next((o for o in bpy.data.objects if o.type == "MESH" and o.data.shape_keys == key), None)
         if key is None or mesh is None:
             continue
-        values = arkit_bake.face_values(arkit_bake.face_keys(mesh), clip, face_seed(take), adj.blink_rate)
+        targets = arkit_bake.face_keys(mesh, str(kact.get("cospeech_mouth", "AUTO")))
+        values = arkit_bake.face_values(targets, clip, face_seed(take), adj.blink_rate)
         out.append((kact, {(f'key_blocks["{k}"].value', 0): v for k, v in values.items()}))
     return out
 

@@ -115,12 +115,18 @@ _VCANON = {n[len("viseme_"):].lower(): n for n in VISEME_NAMES}
 
 def canonical_viseme(name: str) -> str | None:
     """The Oculus viseme a shape-key name stands for, or None: ``viseme_aa``
-    (Ready Player Me), ``vrc.v_aa`` (VRChat), ``Viseme_PP`` … (case-insensitive)."""
+    (Ready Player Me), ``vrc.v_aa`` (VRChat), ``Viseme_PP``, or the bare
+    name (``AA``, ``PP``, ``SIL`` of VRoid / Test-Kun style avatars); case-insensitive."""
     k = name.lower()
-    for prefix in ("viseme_", "vrc.v_", "v_"):
+    for prefix in ("viseme_", "vrc.v_", "v_", ""):
         if k.startswith(prefix) and k[len(prefix):] in _VCANON:
             return _VCANON[k[len(prefix):]]
     return None
+
+
+#: ARKit shapes that make the mouth (jaw, lips, tongue): a mesh driving these
+#: must not also drive its visemes (the mouth would open twice).
+MOUTH_NAMES = tuple(n for n in ARKIT_NAMES if n.startswith(("jaw", "mouth", "tongue")))
 
 
 def _blinks(T: int, fps: float, seed: int, rate: float = BLINKS_PER_MINUTE) -> np.ndarray:

@@ -68,6 +68,48 @@ LOWER_BODY = (1, 2, 4, 5, 7, 8, 10, 11)
 #: eyes 6.5 cm apart, 3.5 cm above and 7 cm in front of the head joint,
 #: inside the mannequin-x head bounds (``head_min_rest``/``head_max_rest``).
 #: A user's own SMPL-X model replaces these with regressed joints.
+#: Body parts a bake may include (the Animate toggles); SMPL-X joint indices per part.
+BAKE_PARTS = {
+    "root": (0,),                               # pelvis rotation + trans
+    "lower": LOWER_BODY,
+    "body": (3, 6, 9, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21),
+    "hands": LEFT_HAND + RIGHT_HAND,
+    "face": (22, 23, 24),                       # + expression shape keys
+}
+
+#: Vertical SMPL-X ``trans`` (metres, Y up) of a person standing on the
+#: floor (y = 0) with the rest skeleton of :func:`rest_joints`: the median
+#: ``trans[:, 1]`` of the BEAT2 capture ``2_scott_0_1_1`` (1.305 m; its
+#: ankles then sit 0.084 m above the floor, the rest skeleton's 0.079 m).
+#: Root motion on a rig is the offset from this standing pose, so a rig
+#: stands where it stood (DESIGN.md, "Root motion is an offset").
+STANDING_TRANS_Y = 1.305
+
+
+def standing_offset(trans: np.ndarray, horizontal: str = "FIRST") -> np.ndarray:
+    """(T, 3) offset of ``trans`` from the standing pose, SMPL-X axes, metres.
+
+    Vertical: ``trans[:, 1] - STANDING_TRANS_Y``.  Horizontal (x, z):
+    ``"FIRST"`` relative to the clip's first frame (the body starts where
+    the rig stands), ``"NONE"`` zero (in place), ``"ABSOLUTE"`` as is.
+
+    Args:
+        trans: (T, 3) SMPL-X ``trans`` (metres).
+    Raises:
+        ValueError: unknown ``horizontal``.
+    """
+    t = np.asarray(trans, np.float64).reshape(-1, 3)
+    out = t.copy()
+    out[:, 1] -= STANDING_TRANS_Y
+    if horizontal == "FIRST":
+        out[:, [0, 2]] -= t[:1, [0, 2]] if len(t) else 0.0
+    elif horizontal == "NONE":
+        out[:, [0, 2]] = 0.0
+    elif horizontal != "ABSOLUTE":
+        raise ValueError(f"horizontal must be FIRST, NONE or ABSOLUTE, not {horizontal!r}")
+    return out
+
+
 FACE_JOINT_OFFSETS_M = {
     "jaw": (0.0, -0.015, 0.030),
     "left_eye_smplhf": (0.0325, 0.035, 0.070),

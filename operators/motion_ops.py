@@ -291,7 +291,8 @@ class COSPEECH_OT_bake_arkit(bpy.types.Operator):
                 continue
             try:
                 res = arkit_bake.bake_arkit(m, clip, int(take["cospeech_frame_start"]), take.name,
-                                            take_adjust.face_seed(take), _blink_rate(take))
+                                            take_adjust.face_seed(take), _blink_rate(take),
+                                            mouth=getattr(info.armature, "cospeech_mouth", "AUTO"))
             except ValueError as exc:
                 lines.append(str(exc))
                 continue

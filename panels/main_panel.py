@@ -114,6 +114,7 @@ def _draw_character(layout, context):
         box.label(text=f"{ob.name}: {bone_maps.LABELS.get(info.convention, 'Custom bone map')}, "
                        f"{len(info.mapping)} bones", icon="CHECKMARK")
     box.prop(ob, "cospeech_root_motion")
+    box.prop(ob, "cospeech_mouth")
     box.label(text="Bone Map (bone → SMPL-X joint)")
     row = box.row()
     row.template_list("COSPEECH_UL_bone_map", "", ob, "cospeech_bone_map", ob, "cospeech_bone_map_index", rows=4)

@@ -39,8 +39,12 @@ def test_default_rig_structure(empty_scene):
     assert len(mesh.vertex_groups) >= 50 and "left_index1" in mesh.vertex_groups
     info = rig.detect_rig(arm)
     assert info.kind == "smplx" and info.expression_meshes == [(mesh, 100)]
-    # rest heads equal the skeleton's rest joints (Blender axes)
-    np.testing.assert_allclose(_pose_world_heads(arm), sk.smplx_to_blender(sk.rest_joints()), atol=1e-5)
+    # rest heads equal the skeleton's rest joints lifted to the standing trans (Blender axes),
+    # so the rig stands on the floor before any take: ankles 5-12 cm up, like a person's
+    heads = _pose_world_heads(arm)
+    np.testing.assert_allclose(heads, sk.smplx_to_blender(sk.rest_joints() + rig.STANDING_SHIFT), atol=1e-5)
+    ankles = heads[[sk.JOINT_INDEX["left_ankle"], sk.JOINT_INDEX["right_ankle"]], 2]
+    assert np.all((ankles > 0.05) & (ankles < 0.12)), ankles
 
 
 def test_bake_round_trip_beat2(empty_scene, beat2_npz):
@@ -60,7 +64,7 @@ def test_bake_round_trip_beat2(empty_scene, beat2_npz):
             ang = np.linalg.norm(r)
             want = np.r_[np.cos(ang / 2), (r / ang if ang > 0 else r) * np.sin(ang / 2)]
             assert min(np.abs(q - want).max(), np.abs(q + want).max()) < 1e-4, (f, name)
-        np.testing.assert_allclose(np.array(arm.pose.bones["pelvis"].location), clip.trans[f], atol=1e-4)
+        np.testing.assert_allclose(np.array(arm.pose.bones["pelvis"].location), clip.trans[f] - rig.STANDING_SHIFT, atol=1e-4)
         vals = np.array([key.key_blocks[f"Exp{k:03d}"].value for k in range(100)])
         np.testing.assert_allclose(vals, clip.expressions[f], atol=1e-4)
         bpy.context.view_layer.update()
@@ -92,7 +96,7 @@ def test_bake_resamples_to_scene_fps(empty_scene, beat2_npz, fps):
     assert take.frame_end - take.frame_start + 1 == 3 * fps
     # time t = 1 s is scene frame 10 + fps and clip frame 30
     empty_scene.frame_set(10 + fps)
-    np.testing.assert_allclose(np.array(arm.pose.bones["pelvis"].location), clip.trans[30], atol=1e-4)
+    np.testing.assert_allclose(np.array(arm.pose.bones["pelvis"].location), clip.trans[30] - rig.STANDING_SHIFT, atol=1e-4)
 
 
 def test_parts_switch_channels_off(empty_scene, beat2_npz):

@@ -54,20 +54,25 @@ def load_character(path: Path, armature: str | None):
     suffix = path.suffix.lower()
     if not path.is_file():
         raise ValueError(f"character file {path} does not exist")
-    before = set(bpy.data.objects)
-    if suffix == ".blend":
-        with bpy.data.libraries.load(str(path), link=False) as (src, dst):
-            dst.objects = list(src.objects)
-        for ob in dst.objects:
-            if ob is not None:
-                bpy.context.scene.collection.objects.link(ob)
-    elif suffix == ".fbx":
-        bpy.ops.import_scene.fbx(filepath=str(path))
-    elif suffix == ".vrm":
+    if suffix == ".vrm":
         raise ValueError("VRM files need the VRM add-on: import it in Blender and save a .blend, "
                          "then pass that .blend with --character")
-    else:
-        raise ValueError(f"--character takes a .blend or .fbx file, not {path.name}")
+    if suffix not in (".blend", ".fbx", ".glb", ".gltf"):
+        raise ValueError(f"--character takes a .blend, .fbx, .glb or .gltf file, not {path.name}")
+    before = set(bpy.data.objects)
+    try:
+        if suffix == ".blend":
+            with bpy.data.libraries.load(str(path), link=False) as (src, dst):
+                dst.objects = list(src.objects)
+            for ob in dst.objects:
+                if ob is not None:
+                    bpy.context.scene.collection.objects.link(ob)
+        elif suffix == ".fbx":
+            bpy.ops.import_scene.fbx(filepath=str(path))
+        elif suffix in (".glb", ".gltf"):
+            bpy.ops.import_scene.gltf(filepath=str(path))
+    except (OSError, RuntimeError) as exc:
+        raise ValueError(f"cannot read character {path.name}: {_last_line(exc)}") from exc
     arms = [ob for ob in set(bpy.data.objects) - before if ob.type == "ARMATURE"]
     if armature is not None:
         match = [ob for ob in arms if ob.name == armature]
@@ -106,6 +111,25 @@ def scene_with_speech(audio: Path, fps: int = 30, character: Path | None = None,
     return scene, arm
 
 
+def _last_line(exc: BaseException) -> str:
+    """The message of ``exc`` without Blender's "Error: " prefix and traceback lines."""
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    text = lines[-1] if lines else type(exc).__name__
+    return text[len("Error: "):] if text.startswith("Error: ") else text
+
+
+def run_operator(op, what: str, **kwargs) -> None:
+    """Call ``bpy.ops`` operator ``op``; its refusal (CANCELLED, or the
+    RuntimeError bpy raises for an ERROR report) becomes ``ValueError`` with
+    the operator's own message."""
+    try:
+        res = op(**kwargs)
+    except RuntimeError as exc:
+        raise ValueError(f"{what}: {_last_line(exc)}") from exc
+    if res != {"FINISHED"}:
+        raise ValueError(f"{what}: the operator was cancelled ({', '.join(sorted(res))})")
+
+
 DIALS = ("mouth", "closure", "expression", "head", "gesture", "root", "smooth_face", "smooth_body", "blink_rate")
 
 
@@ -126,10 +150,8 @@ def generate_one(audio: Path, out_dir: Path, args, batch_name: str | None = None
     s = scene.cospeech
     s.style, s.seed, s.guidance, s.steps, s.device = args.style, args.seed, args.guidance, args.steps, args.device
     t = time.perf_counter()
-    res = bpy.ops.cospeech.generate()
+    run_operator(bpy.ops.cospeech.generate, f"generation failed for {audio.name}")
     seconds = time.perf_counter() - t
-    if res != {"FINISHED"}:
-        raise RuntimeError(f"generation failed for {audio}")
     take = arm.animation_data.action
     f0, f1 = int(take["cospeech_frame_start"]), int(take["cospeech_frame_end"])
     scene.frame_start, scene.frame_end = f0, f1
@@ -138,21 +160,43 @@ def generate_one(audio: Path, out_dir: Path, args, batch_name: str | None = None
         for d in DIALS:
             if getattr(args, d) is not None:
                 setattr(s, f"adjust_{d}", getattr(args, d))
-        if bpy.ops.cospeech.adjust_take() != {"FINISHED"}:
-            raise RuntimeError(f"adjusting the take failed for {audio}")
+        run_operator(bpy.ops.cospeech.adjust_take, f"adjusting the take failed for {audio.name}")
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = batch_name or audio.stem
     paths = {}
     paths["fbx"] = out_dir / f"{stem}.fbx"
-    bpy.ops.cospeech.export_fbx(filepath=str(paths["fbx"]), preset=args.preset)
+    run_operator(bpy.ops.cospeech.export_fbx, f"FBX export failed for {audio.name}",
+                 filepath=str(paths["fbx"]), preset=args.preset)
     clip = generation.take_to_clip(rig.detect_rig(arm), take, f0, f1, args.fps)
     clip = clip.resample(30.0) if args.fps != 30 else clip
     paths["npz"] = out_dir / f"{stem}.npz"
     MotionClip.save(clip, paths["npz"])
+    if batch_name is None:     # saved before the previews: a preview failure never loses it
+        paths["blend"] = out_dir / f"{stem}.blend"
+        bpy.ops.wm.save_as_mainfile(filepath=str(paths["blend"].resolve()), copy=True)
     if not args.no_preview:
-        import preview
-        paths["preview"] = preview.contact_sheet(scene, arm, f0, f1, out_dir / f"{stem}_preview.png")
-    if not args.no_preview and batch_name is None:
+        try:
+            _previews(scene, arm, take, audio, out_dir, stem, args, batch_name, paths)
+        except Exception as exc:   # noqa: BLE001 - outputs above are written; report, never a traceback
+            raise PreviewError(f"previews failed ({_last_line(exc)}); written: "
+                               + ", ".join(os.path.relpath(p) for p in paths.values()), paths) from exc
+    return {"paths": paths, "seconds": seconds, "frames": f1 - f0 + 1}
+
+
+class PreviewError(RuntimeError):
+    """The take and its files are written, a preview could not be rendered."""
+
+    def __init__(self, message: str, paths: dict):
+        super().__init__(message)
+        self.paths = paths
+
+
+def _previews(scene, arm, take, audio: Path, out_dir: Path, stem: str, args, batch_name, paths: dict) -> None:
+    """Contact sheet (and, outside batch mode, the MP4 and the face sheet at phone instants)."""
+    import preview
+    f0, f1 = int(take["cospeech_frame_start"]), int(take["cospeech_frame_end"])
+    paths["preview"] = preview.contact_sheet(scene, arm, f0, f1, out_dir / f"{stem}_preview.png")
+    if batch_name is None:
         paths["mp4"] = preview.preview_mp4(scene, arm, f0, f1, audio.resolve(),
                                            float(take.get("cospeech_audio_t0", 0.0)), out_dir / f"{stem}_preview.mp4")
         try:
@@ -161,10 +205,6 @@ def generate_one(audio: Path, out_dir: Path, args, batch_name: str | None = None
             paths["face_phones"] = out_dir / f"{stem}_face_phones.png"
         except ImportError:
             print("note: pocketsphinx not installed: no face contact sheet at phone instants")
-    if batch_name is None:
-        paths["blend"] = out_dir / f"{stem}.blend"
-        bpy.ops.wm.save_as_mainfile(filepath=str(paths["blend"].resolve()))
-    return {"paths": paths, "seconds": seconds, "frames": f1 - f0 + 1}
 
 
 #: Reproducible outputs: the CLI's math runs on one thread (BLAS, OpenMP, ONNX Runtime) and
@@ -255,7 +295,7 @@ def _run(args, src: Path) -> int:
     out = Path(args.out)
     try:
         info = generate_one(src, out, args)
-    except ValueError as exc:      # a bad --character / --armature: a message, not a traceback
+    except (ValueError, PreviewError) as exc:   # bad input, a refusing operator: a message, not a traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"generated {info['frames']} frames from {src.name} in {info['seconds']:.2f} s "

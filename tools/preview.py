@@ -43,18 +43,54 @@ def _camera(scene, name: str, lens: float):
     return cam
 
 
-def _head_position(arm) -> np.ndarray:
-    pb = arm.pose.bones["head"]
-    return np.array(arm.matrix_world @ pb.head)
+def head_bone(arm) -> str:
+    """The bone that carries the head: ``head`` on SMPL-X / FLAME rigs, else
+    the bone the character's bone map drives from SMPL-X ``head`` (``Head``,
+    ``J_Bip_C_Head``, ``head_01`` …).  Raises ``ValueError`` when there is none."""
+    if "head" in arm.pose.bones:
+        return "head"
+    from cospeech.addon import rig
+    info = rig.detect_rig(arm)
+    for bone, src in (info.mapping or {}).items():
+        if src[0] == "head" and src[2] == 0.0:
+            return bone
+    raise ValueError(f"armature '{arm.name}' has no head bone to aim the face camera at")
+
+
+def _head_position(arm, bone: str) -> np.ndarray:
+    return np.array(arm.matrix_world @ arm.pose.bones[bone].head)
+
+
+def character_bounds(scene, arm, frames) -> tuple[np.ndarray, np.ndarray]:
+    """World-space (min, max) corners of the evaluated meshes the armature
+    deforms (parented or by an Armature modifier), over ``frames``."""
+    import bpy
+    from mathutils import Vector
+    from cospeech.addon import rig
+    meshes = rig.bound_meshes(arm) or [arm]
+    lo, hi = np.full(3, np.inf), np.full(3, -np.inf)
+    for f in frames:
+        scene.frame_set(int(f))
+        dg = bpy.context.evaluated_depsgraph_get()
+        for ob in meshes:
+            e = ob.evaluated_get(dg)
+            corners = np.array([e.matrix_world @ Vector(c) for c in e.bound_box])
+            lo, hi = np.minimum(lo, corners.min(0)), np.maximum(hi, corners.max(0))
+    return lo, hi
 
 
 class _Cameras:
-    """A full-body and a face camera; the face camera follows the head's position."""
+    """A full-body camera framing the character's evaluated bounds, and a face
+    camera that follows its head bone (both look along +Y: characters face -Y)."""
 
-    def __init__(self, scene, arm):
+    def __init__(self, scene, arm, frames=None):
         self.scene, self.arm = scene, arm
+        self.head = head_bone(arm)
         self.body = _camera(scene, "PreviewBody", 50)
-        self.body.location = (0.0, -3.1, 0.95)
+        lo, hi = character_bounds(scene, arm, frames if frames is not None else [scene.frame_current])
+        centre, height = (lo + hi) / 2, max(float(hi[2] - lo[2]), 0.2)
+        # 50 mm on a 36 mm sensor across the portrait frame's height: half-angle atan(18/50)
+        self.body.location = (float(centre[0]), float(lo[1]) - 0.6 * height / (18 / 50), float(centre[2]))
         self.face = _camera(scene, "PreviewFace", 85)
 
     def render(self, frame: int, which: str, path: Path):
@@ -63,7 +99,7 @@ class _Cameras:
         sc = self.scene
         sc.frame_set(int(frame))
         if which == "face":
-            self.face.location = tuple(_head_position(self.arm) + np.array(FACE_OFFSET))
+            self.face.location = tuple(_head_position(self.arm, self.head) + np.array(FACE_OFFSET))
         sc.camera = self.body if which == "body" else self.face
         sc.render.resolution_x, sc.render.resolution_y = BODY_SIZE if which == "body" else FACE_SIZE
         sc.render.filepath = str(path)
@@ -80,10 +116,11 @@ def contact_sheet(scene, arm, f0: int, f1: int, path: Path, n: int = 8) -> Path:
     """``n`` evenly spaced full-body frames tiled in one PNG."""
     from PIL import Image
     _look(scene)
-    cams = _Cameras(scene, arm)
+    frames = np.linspace(f0, f1, n).round()
+    cams = _Cameras(scene, arm, frames)
     tmp = path.with_suffix(".frame.png")
     try:
-        tiles = [cams.render(int(f), "body", tmp) for f in np.linspace(f0, f1, n).round()]
+        tiles = [cams.render(int(f), "body", tmp) for f in frames]
     finally:
         tmp.unlink(missing_ok=True)
         cams.remove()
@@ -142,7 +179,7 @@ def preview_mp4(scene, arm, f0: int, f1: int, audio: Path, audio_offset_s: float
     from PIL import Image
     fps = scene.render.fps / scene.render.fps_base
     _look(scene)
-    cams = _Cameras(scene, arm)
+    cams = _Cameras(scene, arm, np.linspace(f0, f1, 8).round())
     tmpdir = Path(tempfile.mkdtemp(prefix="cospeech_preview_"))
     try:
         frames = []
