@@ -37,9 +37,9 @@ def register():
     # load the model and audio stack in the background once Blender's UI is
     # up, so the first Generate does not pay ~1.2 s of imports and model load
     # (not in background mode: scripts and the CLI generate at once anyway)
-    from .addon import generation
-    if not bpy.app.background and not bpy.app.timers.is_registered(generation.start_warm_up):
-        bpy.app.timers.register(generation.start_warm_up, first_interval=1.0)
+    from .addon import backend
+    if not bpy.app.background and not bpy.app.timers.is_registered(backend.start_warm_up):
+        bpy.app.timers.register(backend.start_warm_up, first_interval=1.0)
 
 
 def unregister():
@@ -47,9 +47,9 @@ def unregister():
     from .addon import settings
 
     import bpy
-    from .addon import generation
-    if bpy.app.timers.is_registered(generation.start_warm_up):
-        bpy.app.timers.unregister(generation.start_warm_up)
+    from .addon import backend
+    if bpy.app.timers.is_registered(backend.start_warm_up):
+        bpy.app.timers.unregister(backend.start_warm_up)
     panels.unregister()
     operators.unregister()
     settings.unregister()

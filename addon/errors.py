@@ -5,3 +5,7 @@ from __future__ import annotations
 
 class RigError(ValueError):
     """The armature cannot receive SMPL-X motion; the message says why."""
+
+
+class GenerationError(ValueError):
+    """The request cannot run; the message is shown to the user as is."""

@@ -75,7 +75,7 @@ def placement(a, rest: np.ndarray) -> tuple[float, np.ndarray]:
 
 def build_head(name: str, armature, rest: np.ndarray, collection=None):
     """Add the ICT head mesh, skinned to ``armature`` (an SMPL-X armature
-    built by :func:`addon.rig.build_armature` from ``rest``).
+    built by :func:`addon.rig_build.build_armature` from ``rest``).
 
     Args:
         name: mesh object / data name.

@@ -12,7 +12,10 @@ import os
 
 import bpy
 
-from .rig import RigInfo, bound_meshes
+from .export_common import (ExportError, export_objects, finish_file, progress_handler, quiet_meshes,  # noqa: F401
+                            restore_meshes, restore_state, save_state, select_only, take_range, target_path,
+                            temporary_path)
+from .rig import RigInfo
 
 #: name -> (UI label, description, extra ``export_scene.fbx`` options, file
 #: units per Blender metre: the exported data is scaled by it (see
@@ -38,10 +41,6 @@ PRESETS = {
 }
 
 
-class ExportError(RuntimeError):
-    """The take cannot be exported; the message says why."""
-
-
 def export_take(rig: RigInfo, action, filepath: str, preset: str = "UNITY", scene=None,
                 progress=None) -> str:
     """Write ``action`` on ``rig`` (and its shape-key actions) to an FBX file.
@@ -60,7 +59,9 @@ def export_take(rig: RigInfo, action, filepath: str, preset: str = "UNITY", scen
     (``tools/bench_fbx.py``).
 
     Args:
-        rig: the rig (armature + expression meshes).
+        rig: the rig (armature, its expression meshes and every mesh it
+            deforms, by parent or Armature modifier).  Rigify rigs export their
+            DEF skeleton only (:func:`deform_only`).
         action: a take action made by :func:`addon.bake.bake_clip`.
         filepath: output ``.fbx`` path (folders are created).
         preset: key of :data:`PRESETS`.
@@ -70,7 +71,9 @@ def export_take(rig: RigInfo, action, filepath: str, preset: str = "UNITY", scen
         The absolute path written.
     Raises:
         ExportError: unknown preset, no action, a folder that cannot be
-            created or written, or the exporter failed.
+            created or written, or the exporter failed (nothing is left at
+            ``filepath`` then: the file is written under a temporary name and
+            renamed when complete).
     """
     from .bake import activate_take
 
@@ -79,22 +82,15 @@ def export_take(rig: RigInfo, action, filepath: str, preset: str = "UNITY", scen
     if action is None:
         raise ExportError("no take to export: generate or import motion first")
     scene = scene or bpy.context.scene
-    filepath = os.path.abspath(bpy.path.abspath(filepath))
-    try:
-        os.makedirs(os.path.dirname(filepath), exist_ok=True)
-    except OSError as exc:
-        raise ExportError(f"Cannot create the folder for {filepath}: {exc.strerror or exc}") from exc
-    if not os.access(os.path.dirname(filepath), os.W_OK):
-        raise ExportError(f"Cannot write to {os.path.dirname(filepath)}: permission denied")
+    filepath = target_path(filepath, (".fbx",))
+    tmp = temporary_path(filepath)
     arm = rig.armature
-    objs = [arm] + [m for m, _ in rig.expression_meshes]
-    objs += [m for m in bound_meshes(arm) if m not in objs]
-
-    saved = _save_state(scene, objs)
+    objs = export_objects(rig)
+    saved = save_state(scene, objs)
     meshes = [ob for ob in objs if ob.type == "MESH"]
-    quiet = _quiet_meshes(meshes)
-    handler = _progress_handler(progress, action) if progress is not None else None
-    copies = None
+    quiet = quiet_meshes(meshes)
+    handler = progress_handler(progress, action) if progress is not None else None
+    copies, ok = None, False
     try:
         if handler is not None:
             bpy.app.handlers.frame_change_post.append(handler)
@@ -103,32 +99,35 @@ def export_take(rig: RigInfo, action, filepath: str, preset: str = "UNITY", scen
         if scale != 1.0:
             copies = _scaled_copies(scene, arm, meshes, action, scale)
             arm, objs = copies["armature"], copies["objects"]
-        scene.frame_start = int(action.get("cospeech_frame_start", int(action.frame_range[0])))
-        scene.frame_end = int(action.get("cospeech_frame_end", int(action.frame_range[1])))
-        view_layer = bpy.context.view_layer
-        for ob in view_layer.objects:
-            ob.select_set(False)
-        for ob in objs:
-            ob.select_set(True)
-        view_layer.objects.active = arm
-        opts = dict(PRESETS[preset][2])
+        scene.frame_start, scene.frame_end = take_range(action)
+        select_only(objs, arm)
         result = _run_exporter(
-            filepath=filepath, use_selection=True, object_types={"ARMATURE", "MESH"},
+            filepath=tmp, use_selection=True, object_types={"ARMATURE", "MESH"},
             use_mesh_modifiers=False, add_leaf_bones=False, bake_anim=True,
             bake_anim_use_all_bones=True, bake_anim_use_nla_strips=False,
             bake_anim_use_all_actions=False, bake_anim_force_startend_keying=True,
             bake_anim_simplify_factor=0.0, bake_anim_step=1.0, primary_bone_axis="Y",
-            secondary_bone_axis="X", armature_nodetype="NULL", **opts)
-        if "FINISHED" not in result or not os.path.isfile(filepath):
+            secondary_bone_axis="X", armature_nodetype="NULL",
+            use_armature_deform_only=deform_only(rig), **PRESETS[preset][2])
+        if "FINISHED" not in result or not os.path.isfile(tmp):
             raise ExportError(f"Blender's FBX exporter did not write {filepath}")
+        ok = True
     finally:
+        finish_file(tmp, filepath, ok)
         if copies is not None:
             _remove_copies(copies)
         if handler is not None and handler in bpy.app.handlers.frame_change_post:
             bpy.app.handlers.frame_change_post.remove(handler)
-        _restore_meshes(quiet)
-        _restore_state(scene, saved)
+        restore_meshes(quiet)
+        restore_state(scene, saved)
     return filepath
+
+
+def deform_only(rig: RigInfo) -> bool:
+    """Export only deform bones: a Rigify control rig's engines want its DEF
+    skeleton (the bones that skin the mesh), baked from the controls by the
+    exporter's per-frame evaluation; the control rig itself is untouched."""
+    return rig.kind == "retarget" and rig.convention == "RIGIFY"
 
 
 _TMP_SUFFIX = " (cospeech export)"
@@ -223,41 +222,6 @@ def _remove_copies(copies: dict) -> None:
         ob.name = name
 
 
-def _quiet_meshes(meshes) -> list:
-    """Disable modifiers (viewport) and mute shape keys of ``meshes``; returns what to restore."""
-    saved = []
-    for ob in meshes:
-        if not ob.is_editable:
-            continue
-        for mod in ob.modifiers:
-            saved.append((mod, "show_viewport", mod.show_viewport))
-            mod.show_viewport = False
-        key = ob.data.shape_keys if ob.data is not None else None
-        if key is not None and key.is_editable:
-            for kb in key.key_blocks:
-                saved.append((kb, "mute", kb.mute))
-                kb.mute = True
-    return saved
-
-
-def _restore_meshes(saved: list) -> None:
-    for owner, attr, value in reversed(saved):
-        setattr(owner, attr, value)
-
-
-def _progress_handler(progress, action):
-    first = int(action.get("cospeech_frame_start", int(action.frame_range[0])))
-    last = int(action.get("cospeech_frame_end", int(action.frame_range[1])))
-    span = max(1, last - first)
-
-    done = [0.0]
-
-    def on_frame(scene, _depsgraph=None):   # monotonic: the exporter jumps back to frame 1 at the end
-        done[0] = max(done[0], min(1.0, (scene.frame_current - first) / span))
-        progress(done[0])
-    return on_frame
-
-
 def _run_exporter(**kwargs):
     try:
         return bpy.ops.export_scene.fbx(**kwargs)
@@ -266,38 +230,3 @@ def _run_exporter(**kwargs):
                           f"{str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}") from exc
 
 
-def _save_state(scene, objs):
-    vl = bpy.context.view_layer
-    actions = {}
-    for ob in objs:
-        actions[ob.name] = (ob.animation_data.action if ob.animation_data else None,
-                            ob.animation_data.action_slot if ob.animation_data else None)
-        key = getattr(ob.data, "shape_keys", None)
-        if key is not None:
-            ad = key.animation_data
-            actions["KEY:" + ob.name] = (ad.action if ad else None, ad.action_slot if ad else None)
-    return dict(frame=(scene.frame_start, scene.frame_end, scene.frame_current),
-                selected=[ob.name for ob in vl.objects if ob.select_get()],
-                active=vl.objects.active.name if vl.objects.active else None,
-                actions=actions, objs=[ob.name for ob in objs])
-
-
-def _restore_state(scene, saved):
-    vl = bpy.context.view_layer
-    for name in saved["objs"]:
-        ob = bpy.data.objects.get(name)
-        if ob is None:
-            continue
-        for id_data, key in ((ob, name), (getattr(ob.data, "shape_keys", None), "KEY:" + name)):
-            if id_data is None or key not in saved["actions"]:
-                continue
-            act, slot = saved["actions"][key]
-            ad = id_data.animation_data or id_data.animation_data_create()
-            ad.action = act
-            if act is not None and slot is not None:
-                ad.action_slot = slot
-    scene.frame_start, scene.frame_end, cur = saved["frame"]
-    scene.frame_set(cur)
-    for ob in vl.objects:
-        ob.select_set(ob.name in saved["selected"])
-    vl.objects.active = bpy.data.objects.get(saved["active"]) if saved["active"] else None

@@ -1,6 +1,6 @@
 """One generation, split by thread:
 
-1. :func:`prepare_generate` / :func:`prepare_regenerate` (main thread) read
+1. :func:`prepare_generate` / :func:`addon.regenerate.prepare_regenerate` (main thread) read
    everything needed from bpy — strip, audio, rig, settings, the take's
    current keys — and validate it.  Nothing in the scene changes.
 2. :meth:`Job.run` (worker thread or inline) loads the model and samples
@@ -18,112 +18,17 @@ from dataclasses import dataclass, field
 
 import bpy
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from ..model.motion import MotionClip
 from . import audio as audio_mod
-from . import bake, compat, rig, take_adjust
+from . import bake, compat, raw_store, rig, rig_build, take_adjust
+from .backend import SAMPLE_RATE, features_module, get_generator, is_cuda_error
+from .errors import GenerationError
+from .take_keys import regenerated_take
 
 MODEL_FPS = 30.0
 #: Seeds live in [0, 2**31 - 1): Blender ID properties are int32.
 SEED_LIMIT = 2**31 - 1
-SAMPLE_RATE = 16000
-_GENERATORS: dict = {}
-_GENERATORS_LOCK = threading.Lock()
-
-
-class GenerationError(ValueError):
-    """The request cannot run; the message is shown to the user as is."""
-
-
-def is_cuda_error(exc: BaseException) -> bool:
-    """True for errors raised by CUDA / cuDNN / the ONNX Runtime CUDA provider."""
-    text = f"{type(exc).__name__}: {exc}"
-    return any(k in text for k in ("CUDA", "cuda", "cuDNN", "CUBLAS", "OutOfMemoryError"))
-
-
-def model_api():
-    """The model's public API module (imports torch on first use).
-
-    Raises:
-        GenerationError: the model package or its dependencies are missing.
-    """
-    try:
-        from ..model import generate
-    except ImportError as exc:
-        raise GenerationError(
-            f"CoSpeech's model cannot load: {exc}. Install the extension package for your "
-            "platform (it bundles PyTorch), or run tools/setup.sh in a source checkout.") from exc
-    return generate
-
-
-def cuda_driver_present() -> bool:
-    """True if an NVIDIA CUDA driver library can be loaded (``libcuda.so.1`` /
-    ``nvcuda.dll``): without it neither PyTorch nor ONNX Runtime can use a GPU,
-    so the ~1.2 s ``import torch`` for ``torch.cuda.is_available()`` is skipped."""
-    import ctypes
-    import sys
-    if sys.platform == "darwin":
-        return False
-    for name in (("nvcuda.dll",) if sys.platform == "win32" else ("libcuda.so.1", "libcuda.so")):
-        try:
-            ctypes.CDLL(name)
-            return True
-        except OSError:
-            continue
-    return False
-
-
-def choose_backend(device: str) -> str:
-    """Backend for a device setting: ONNX Runtime (the packaged runtime, and
-    ~1.8x faster than PyTorch on CPU here, see model/MODEL_CARD.md) unless
-    a CUDA GPU is wanted and only PyTorch can use it."""
-    import importlib.util
-    has_ort = importlib.util.find_spec("onnxruntime") is not None
-    has_torch = importlib.util.find_spec("torch") is not None
-    if not has_ort:
-        return "torch" if has_torch else "onnx"     # "onnx" then reports what is missing
-    if device in ("auto", "cuda") and has_torch and cuda_driver_present():
-        try:
-            import onnxruntime
-            if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
-                return "onnx"
-            import torch
-            if torch.cuda.is_available():
-                return "torch"
-        except Exception:
-            pass
-    return "onnx"
-
-
-def get_generator(device: str, weights_dir: str | None = None):
-    """Cached :class:`model.generate.Generator` for ``device`` ("auto"/"cpu"/"cuda")
-    and ``weights_dir`` (None: the bundled weights).
-
-    Raises:
-        model.generate.WeightsError: missing or corrupt weights.
-    """
-    gen_mod = model_api()
-    backend = choose_backend(device)
-    # COSPEECH_THREADS: CPU threads of one generation (batch workers set 1; default: all cores)
-    threads = int(os.environ["COSPEECH_THREADS"]) if os.environ.get("COSPEECH_THREADS", "").isdigit() else None
-    key = (device, backend, weights_dir or "", _weights_signature(weights_dir or gen_mod.DEFAULT_WEIGHTS_DIR),
-           threads)
-    with _GENERATORS_LOCK:
-        if key not in _GENERATORS:
-            _GENERATORS[key] = gen_mod.Generator.load(weights_dir or None, device=device, backend=backend,
-                                                      threads=threads)
-        return _GENERATORS[key]
-
-
-def _weights_signature(weights_dir) -> tuple:
-    """(name, size, mtime) of every file in the weights folder: weights
-    replaced on disk are reloaded instead of served from the cache."""
-    try:
-        entries = sorted(os.scandir(weights_dir), key=lambda e: e.name)
-    except OSError:
-        return ()
-    return tuple((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in entries if e.is_file())
 
 
 @dataclass
@@ -141,6 +46,11 @@ class Job:
     parts: frozenset
     known: MotionClip | None = None      # regenerate: the take at 30 fps
     known_mask: np.ndarray | None = None  # (T,) bool at 30 fps, True = keep
+    # regenerate: the sampled window starts at model frame ``window_start`` of
+    # the take; ``full_known`` / ``full_mask`` are the whole take at 30 fps
+    full_known: MotionClip | None = None
+    full_mask: np.ndarray | None = None
+    window_start: int = 0
     base_take: object = None             # regenerate: the take action it starts from
     regen_frames: tuple[int, int] | None = None
     locked_frames: set = field(default_factory=set)
@@ -168,7 +78,7 @@ class Job:
                 self.results.clear()
                 self._sample_all("cpu")
                 self.warning = f"CUDA failed ({str(exc).splitlines()[0][:120]}); generated on the CPU instead."
-            self.cue = _features_module().closure_cue(self.wave, SAMPLE_RATE)
+            self.cue = features_module().closure_cue(self.wave, SAMPLE_RATE)
             self.progress = 1.0
             self.wave = None   # 115 MB for 30 minutes; the bake does not need it
         except BaseException as exc:  # reported on the main thread
@@ -189,20 +99,30 @@ class Job:
                                 known_mask=self.known_mask, progress=progress)
             self.results.append((seed, clip))
 
+    def whole_take(self, window: MotionClip) -> MotionClip:
+        """Regenerate: the sampled ``window`` put into the whole take (30 fps)."""
+        full, m0 = self.full_known, self.window_start
+        if full is None:
+            return window
+        poses, exp, trans = full.poses.copy(), full.expressions.copy(), full.trans.copy()
+        n = min(window.num_frames, full.num_frames - m0)
+        poses[m0:m0 + n], exp[m0:m0 + n], trans[m0:m0 + n] = window.poses[:n], window.expressions[:n], window.trans[:n]
+        return MotionClip(poses, exp, trans, full.fps)
+
     def _redial(self, context, action, clip: MotionClip) -> None:
         """Regenerated take of an adjusted take: its raw output is the base
         take's raw output with the new frames in, and the base take's dials are
         applied to the regenerated frames only (keys elsewhere stay as they were)."""
         adj = take_adjust.settings_of(self.base_take)
-        base_raw = take_adjust.load_raw(self.base_take)
+        base_raw = raw_store.load_raw(self.base_take)
         if adj is None or adj.is_identity() or base_raw is None or action.get("cospeech_sampled"):
             return
         n = min(base_raw.num_frames, clip.num_frames)
-        new = ~np.asarray(self.known_mask[:n], bool)                 # True: regenerated frame
+        new = ~np.asarray(self.full_mask[:n], bool)                  # True: regenerated frame
         pick = lambda a, b: np.where(new[:, None], a[:n], b[:n])    # noqa: E731
         raw = MotionClip(pick(clip.poses, base_raw.poses), pick(clip.expressions, base_raw.expressions),
                          pick(clip.trans, base_raw.trans), clip.fps)
-        take_adjust.store_raw(action, raw, self.cue)
+        raw_store.store_raw(action, raw, self.cue)
         # the copy keeps the user's selected (locked) keys; every channel was re-spliced, so "edited" is moot
         take_adjust.adjust_take(self.rig_info, action, adj, context.scene, lock_selected=True,
                                 overwrite_edited=True, only=self.regen_frames)
@@ -230,7 +150,7 @@ class Job:
 
     def _apply(self, context) -> list:
         if self.rig_info is None:
-            arm, _ = rig.build_default_rig(collection=context.collection)
+            arm, _ = rig_build.build_default_rig(collection=context.collection)
             context.view_layer.objects.active = arm
             self.rig_info = rig.detect_rig(arm)
         takes = []
@@ -242,7 +162,8 @@ class Job:
                                       num_frames=self.span.num_frames)
                 action = take.action
             else:
-                action = _regenerated_take(self, clip, seed, context.scene)
+                action = regenerated_take(self, clip, seed, context.scene)
+                clip = self.whole_take(clip)
             _record_source(action, self, seed)
             if "face" in self.parts:
                 # regenerated takes keep the base take's blink timing (seeded) outside the range
@@ -250,7 +171,7 @@ class Job:
                 _bake_faces(self.rig_info, action, clip, context.scene, self.span, face_seed)
                 action["cospeech_face_seed"] = face_seed
             if not action.get("cospeech_sampled"):   # long (sampled) takes: the dials read their keys
-                take_adjust.store_raw(action, clip, self.cue)      # the artist dials re-bake from it
+                raw_store.store_raw(action, clip, self.cue)      # the artist dials re-bake from it
             if self.base_take is not None:
                 self._redial(context, action, clip)
             for a in [action] + bake.key_actions_of(action):
@@ -320,7 +241,7 @@ def read_span_audio(span: audio_mod.AudioSpan) -> np.ndarray:
     Raises:
         GenerationError: unreadable / unsupported audio (message from the loader).
     """
-    features = _features_module()
+    features = features_module()
     packed = audio_mod.packed_bytes(span.sound_name)
     try:
         if packed is not None:
@@ -337,57 +258,7 @@ def read_span_audio(span: audio_mod.AudioSpan) -> np.ndarray:
     return np.ascontiguousarray(seg, np.float32)
 
 
-def warm_up(device: str = "auto", weights_dir: str | None = None) -> bool:
-    """Pay the first Generate's one-off costs ahead of time (no bpy: safe in a thread).
-
-    Imports the audio stack (``librosa.load`` pulls in scipy.signal and
-    numba, ~2 s here), decodes and analyses 0.5 s of generated audio through
-    the same functions a Generate uses, and loads the model into the shared
-    generator cache (:func:`get_generator`).  Errors are swallowed: a real
-    Generate reports them.
-
-    Returns:
-        True if everything loaded.
-    """
-    try:
-        import io
-
-        import soundfile as sf
-        features = _features_module()
-        buf = io.BytesIO()
-        tone = 0.1 * np.sin(np.linspace(0.0, 2 * np.pi * 220, SAMPLE_RATE // 2)).astype(np.float32)
-        sf.write(buf, tone, SAMPLE_RATE, format="WAV")
-        wave = features.load_audio_bytes(buf.getvalue(), ".wav", "warm-up audio")
-        features.raw_audio_features(wave, SAMPLE_RATE)
-        get_generator(device, weights_dir)
-        return True
-    except Exception:   # noqa: BLE001 - best effort; Generate reports the real error
-        return False
-
-
-def start_warm_up() -> None:
-    """Start :func:`warm_up` in a daemon thread with the add-on preferences'
-    weights folder (read here, on the main thread).  Used as a one-shot
-    ``bpy.app.timers`` callback after the add-on registers; returns None."""
-    from .settings import preferences
-    prefs = preferences()
-    wdir = bpy.path.abspath(prefs.weights_dir) if prefs is not None and prefs.weights_dir else None
-    thread = threading.Thread(target=warm_up, args=("auto", wdir), name="cospeech-warm-up", daemon=True)
-    thread.start()
-    import atexit   # never quit with the thread inside ONNX Runtime / numba (hangs native exit handlers)
-    atexit.register(thread.join, 30.0)
-    return None
-
-
-def _features_module():
-    try:
-        from ..model import features
-    except ImportError as exc:
-        raise GenerationError(f"CoSpeech's audio features cannot load: {exc}") from exc
-    return features
-
-
-def _settings_job_kwargs(settings, seeds=None) -> dict:
+def settings_job_kwargs(settings, seeds=None) -> dict:
     parts = frozenset(settings.parts())
     if not parts:
         raise GenerationError("Nothing to animate: switch on at least one of Face, Body, Hands, "
@@ -395,7 +266,7 @@ def _settings_job_kwargs(settings, seeds=None) -> dict:
     seed0 = settings.seed
     if seeds is None:   # wrap into the int32 range ID properties hold (seed + i may overflow it)
         seeds = [(seed0 + i) % SEED_LIMIT for i in range(settings.variations)]
-    from .settings import preferences
+    from .prefs import preferences
     prefs = preferences()
     wdir = bpy.path.abspath(prefs.weights_dir) if prefs is not None and prefs.weights_dir else None
     return dict(weights_dir=wdir, style=settings.style, guidance=float(settings.guidance),
@@ -419,7 +290,7 @@ def prepare_generate(context, create_rig: bool = True) -> Job:
         info = find_rig(scene)
         if info is None and not create_rig:
             raise GenerationError("No SMPL-X or FLAME rig: select one, or allow creating the default rig.")
-    kwargs = _settings_job_kwargs(scene.cospeech)
+    kwargs = settings_job_kwargs(scene.cospeech)
     if info is not None:
         rig.check_bakeable(info, kwargs["parts"])
     wave = read_span_audio(span)
@@ -439,233 +310,3 @@ def find_rig(scene):
             if info.kind != "retarget":
                 return info
     return None
-
-
-# ------------------------------------------------------------- regenerate
-def regen_range(scene) -> tuple[int, int]:
-    """Frames to regenerate: the preview range when on, else the panel fields."""
-    s = scene.cospeech
-    if scene.use_preview_range:
-        return int(scene.frame_preview_start), int(scene.frame_preview_end)
-    return int(s.regen_start), int(s.regen_end)
-
-
-def prepare_regenerate(context) -> Job:
-    """Validate and read what in-painting a frame range of the active take needs.
-
-    The take's audio comes from the file and times stored on the take when it
-    was generated, so the range is regenerated against the same sound even if
-    the strip has moved since.
-
-    Raises:
-        GenerationError / rig.RigError with a user message.
-    """
-    scene = context.scene
-    info = rig.detect_rig(scene.cospeech.target or context.active_object)
-    ad = info.armature.animation_data
-    take = ad.action if ad else None
-    if take is None or not take.get("cospeech_take"):
-        raise GenerationError("The active rig has no CoSpeech take: generate one first.")
-    if "cospeech_audio" not in take:
-        raise GenerationError(f"Take '{take.name}' was imported, not generated from audio: "
-                              "it has no speech to regenerate against.")
-    t_start, t_end = int(take["cospeech_frame_start"]), int(take["cospeech_frame_end"])
-    a, b = regen_range(scene)
-    if b < a:
-        raise GenerationError(f"Empty regenerate range {a}–{b}: set the preview range (or Start/End).")
-    if b < t_start or a > t_end:
-        raise GenerationError(f"Range {a}–{b} is outside take '{take.name}' (frames {t_start}–{t_end}).")
-    if a <= t_start and b >= t_end:
-        raise GenerationError(f"Range {a}–{b} covers the whole take: use Generate for a new take.")
-    a, b = max(a, t_start), min(b, t_end)
-    fps = bake.scene_fps(scene)
-    span = audio_mod.AudioSpan(str(take["cospeech_audio"]), float(take["cospeech_audio_t0"]),
-                               float(take["cospeech_audio_t1"]), t_start, t_end,
-                               str(take.get("cospeech_strip", "")), fps,
-                               str(take.get("cospeech_sound", "")))
-    if not os.path.isfile(span.path) and audio_mod.packed_bytes(span.sound_name) is None:
-        raise GenerationError(f"The take's audio file is gone: {span.path}")
-    kwargs = _settings_job_kwargs(scene.cospeech, seeds=[scene.cospeech.seed])
-    rig.check_bakeable(info, kwargs["parts"])
-    locked = locked_frames(take, a, b) if scene.cospeech.lock_selected_keys else set()
-    if len(locked) >= b - a + 1:
-        raise GenerationError(
-            f"Every frame of {a}–{b} has a selected key, and Keep Selected Keys locks those frames: "
-            "nothing would change. Deselect the keys (Alt+A in the Graph Editor) or switch off "
-            "Keep Selected Keys.")
-    wave = read_span_audio(span)
-    adjusted = take_adjust.settings_of(take)
-    raw = take_adjust.load_raw(take) if adjusted is not None and not adjusted.is_identity() else None
-    # an adjusted take in-paints from its raw output (the dials go on afterwards, see Job._apply),
-    # so the new frames continue the model's own motion and the dials are never applied twice
-    known = (raw.resample(fps) if raw is not None and info.kind != "retarget"
-             else take_to_clip(info, take, t_start, t_end, fps))
-    # mask at 30 fps: keep frames whose time is outside [a, b] or on a locked frame
-    T = _features_module().num_frames(len(wave), SAMPLE_RATE, MODEL_FPS)
-    frame_of = t_start + np.arange(T) / MODEL_FPS * fps          # scene frame (float) of model frame
-    regen = (frame_of > a - 0.5) & (frame_of < b + 0.5)
-    for f in locked:
-        regen &= ~(np.abs(frame_of - f) < 0.5 * fps / MODEL_FPS + 1e-6)
-    known = known.resample(MODEL_FPS)
-    if known.num_frames < T:
-        pad = T - known.num_frames
-        known = MotionClip(np.pad(known.poses, ((0, pad), (0, 0)), mode="edge"),
-                           np.pad(known.expressions, ((0, pad), (0, 0)), mode="edge"),
-                           np.pad(known.trans, ((0, pad), (0, 0)), mode="edge"), MODEL_FPS)
-    job = Job(info, wave, span, **kwargs)
-    job.known, job.known_mask = known, ~regen
-    job.base_take, job.regen_frames, job.locked_frames = take, (a, b), locked
-    return job
-
-
-def take_to_clip(info: rig.RigInfo, take, f0: int, f1: int, fps: float) -> MotionClip:
-    """The take's keys (hand edits included) at frames f0..f1 as a clip at ``fps``.
-
-    Takes retargeted onto another skeleton are read from the model output
-    stored with them (:func:`take_adjust.load_raw`): hand edits there are
-    kept by the splice, but do not steer the in-painting.
-
-    Takes carry a key on every frame, so each channel is read with
-    ``foreach_get`` and linearly interpolated between keys where the user
-    deleted some (``np.interp``; far faster than ``FCurve.evaluate`` per frame
-    on long takes, identical on keyed frames)."""
-    if info.kind == "retarget":   # keys on another skeleton: read back the model's own output
-        raw = take_adjust.load_raw(take)
-        if raw is None:
-            raise GenerationError(
-                f"Take '{take.name}' on '{info.armature.name}' keeps no model output (takes over "
-                f"{bake.SAMPLED_TAKE_SECONDS / 60:.0f} minutes, or imported): it cannot be regenerated "
-                "on a retargeted character; generate a new take instead.")
-        clip = raw.resample(fps)
-        idx = np.minimum(np.arange(f1 - f0 + 1), clip.num_frames - 1)
-        return MotionClip(clip.poses[idx], clip.expressions[idx], clip.trans[idx], fps)
-    frames = np.arange(f0, f1 + 1)
-    T = len(frames)
-    poses = np.zeros((T, 165))
-    trans = np.zeros((T, 3))
-    exp = np.zeros((T, 100))
-    bag = compat.action_channelbag(take)
-    curves = {(fc.data_path, fc.array_index): fc for fc in (bag.fcurves if bag else [])}
-
-    def sample(fc):
-        co = bake.read_keys(fc)
-        return np.interp(frames, co[:, 0], co[:, 1]) if len(co) else np.zeros(T)
-
-    for bone, joints in info.bone_sources.items():
-        path = f'pose.bones["{bone}"].rotation_quaternion'
-        if (path, 0) not in curves:
-            continue
-        q = np.stack([sample(curves[(path, c)]) for c in range(4)], 1)
-        q /= np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
-        rv = Rotation.from_quat(q[:, [1, 2, 3, 0]]).as_rotvec()
-        j = joints[-1]
-        poses[:, 3 * j:3 * j + 3] = rv
-    if info.location_bone:
-        path = f'pose.bones["{info.location_bone}"].location'
-        for c in range(3):
-            if (path, c) in curves:
-                trans[:, c] = sample(curves[(path, c)]) + info.trans_origin[c]
-    names = [n for n in str(take.get("cospeech_key_action", "")).split(",") if n]
-    if names and names[0] in bpy.data.actions:
-        kbag = compat.action_channelbag(bpy.data.actions[names[0]])
-        for fc in (kbag.fcurves if kbag else []):
-            key = fc.data_path.split('"')[1] if '"' in fc.data_path else ""
-            if key.startswith(rig.EXP_PREFIX) and key[3:].isdigit() and int(key[3:]) < 100:
-                exp[:, int(key[3:])] = sample(fc)
-    return MotionClip(poses, exp, trans, fps)
-
-
-def locked_frames(take, a: int, b: int) -> set:
-    """Frames in [a, b] that have a selected keyframe on any of the take's f-curves."""
-    out = set()
-    for fc in compat.action_fcurves(take):
-        n = len(fc.keyframe_points)
-        if n == 0:
-            continue
-        sel = np.zeros(n, bool)
-        fc.keyframe_points.foreach_get("select_control_point", sel)
-        if not sel.any():
-            continue
-        for f in np.round(bake.read_keys(fc)[sel, 0]).astype(int):
-            if a <= f <= b:
-                out.add(int(f))
-    return out
-
-
-def _regenerated_take(job: Job, clip: MotionClip, seed: int, scene):
-    """Copy the base take and overwrite only the keys on frames in the range
-    (minus locked frames) with the new clip; all other keys stay byte-identical."""
-    base = job.base_take
-    a, b = job.regen_frames
-    number = bake.next_take_number(job.rig_info.armature)
-    fps = bake.scene_fps(scene)
-    t_start = int(base["cospeech_frame_start"])
-    n_frames = int(base["cospeech_frame_end"]) - t_start + 1
-    new = clip.resample(fps)
-    fresh = bake.bake_clip(job.rig_info, new, t_start, name="tmp", scene=scene, parts=job.parts,
-                           assign=False, num_frames=n_frames, number=0)
-    action = base.copy()
-    action.name = f"Take {number} · {base.name.split(' · ')[0]} frames {a}-{b} regenerated · seed {seed}"
-    action["cospeech_take_number"] = number
-    action["cospeech_prev_action"] = base.name
-    fresh_curves = {(fc.data_path, fc.array_index): fc for fc in compat.action_fcurves(fresh.action)}
-    _splice(action, fresh_curves, a, b, job.locked_frames)
-    _continuous_quaternions(action, a, b)
-    key_names = []
-    old_keys = [n for n in str(base.get("cospeech_key_action", "")).split(",") if n]
-    for old_name, fresh_key in zip(old_keys, fresh.key_actions):
-        old = bpy.data.actions.get(old_name)
-        if old is None:
-            continue
-        kcopy = old.copy()
-        kcopy.name = action.name + " (face)"
-        _splice(kcopy, {(fc.data_path, fc.array_index): fc for fc in compat.action_fcurves(fresh_key)},
-                a, b, job.locked_frames)
-        key_names.append(kcopy.name)
-    for tmp in [fresh.action] + list(fresh.key_actions):
-        bpy.data.actions.remove(tmp)
-    action["cospeech_key_action"] = ",".join(key_names)
-    action["cospeech_regen_of"] = base.name
-    action.use_fake_user = True
-    return action
-
-
-def _splice(action, fresh_curves: dict, a: int, b: int, locked: set) -> None:
-    for fc in compat.action_fcurves(action):
-        src = fresh_curves.get((fc.data_path, fc.array_index))
-        if src is None:
-            continue
-        co, sco = bake.read_keys(fc), bake.read_keys(src)
-        lookup = dict(zip(np.round(sco[:, 0]).astype(int).tolist(), sco[:, 1].tolist()))
-        values = co[:, 1].copy()
-        for i, f in enumerate(np.round(co[:, 0]).astype(int).tolist()):
-            if a <= f <= b and f not in locked and f in lookup:
-                values[i] = lookup[f]
-        if not np.array_equal(values, co[:, 1]):
-            bake.write_values(fc, values)
-
-
-def _continuous_quaternions(action, a: int, b: int) -> None:
-    """Flip the sign of regenerated quaternion keys in [a, b] where needed so
-    each follows its predecessor's hemisphere (q and -q are one rotation, but
-    Blender interpolates channels independently).  Keys outside stay as they are."""
-    groups: dict = {}
-    for fc in compat.action_fcurves(action):
-        if fc.data_path.endswith("rotation_quaternion"):
-            groups.setdefault(fc.data_path, {})[fc.array_index] = fc
-    for chans in groups.values():
-        if len(chans) != 4:
-            continue
-        cos = [bake.read_keys(chans[c]) for c in range(4)]
-        if len({len(co) for co in cos}) != 1:
-            continue
-        frames = np.round(cos[0][:, 0]).astype(int)
-        q = np.stack([co[:, 1] for co in cos], 1)
-        flipped = False
-        for i in range(1, len(frames)):
-            if a <= frames[i] <= b and float(q[i] @ q[i - 1]) < 0:
-                q[i] *= -1
-                flipped = True
-        if flipped:
-            for c in range(4):
-                bake.write_values(chans[c], q[:, c])

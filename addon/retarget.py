@@ -22,7 +22,7 @@ Method: world-space rotation transfer relative to each skeleton's rest pose.
   (Rigify's MCH bones) are handled like plain parenting.
 * Root: the hips move by the motion's *offset* from its standing pose
   (:func:`model.skeleton.standing_offset`: vertical trans minus
-  ``STANDING_TRANS_Y``, horizontal relative to the first frame), scaled by
+  ``STANDING_TRANS_Y``, horizontal as generated about the SMPL-X origin), scaled by
   ``s`` = target hip height / SMPL-X hip height (rest pelvis above the
   feet), added to where the hips bone stood before the first take (its pose
   ``location`` as the file displays it: importers put the displayed hips
@@ -36,14 +36,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import bpy
 import numpy as np
-from mathutils import Matrix
 from scipy.spatial.transform import Rotation
 
 from ..model import skeleton as sk
 from ..model.motion import MotionClip
 from . import bone_maps
+from .rig_probe import ROOT_BASE, calibrate_floor, probe_followers, rot_part
 
 #: SMPL-X axes → Blender axes: (x, y, z) → (x, -z, y).
 SMPLX_TO_BLENDER = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])
@@ -161,7 +160,7 @@ class Retarget:
 
     def root_location(self, clip: MotionClip) -> np.ndarray:
         """(T, 3) pose ``location`` of the root bone (armature units, bone rest axes)."""
-        off = sk.standing_offset(clip.trans, "NONE" if self.root_motion == "IN_PLACE" else "FIRST")
+        off = sk.standing_offset(clip.trans, "NONE" if self.root_motion == "IN_PLACE" else "ABSOLUTE")
         delta = (self.facing @ SMPLX_TO_BLENDER @ off.T).T * self.root_scale
         return self.root_base + delta @ self.root_to_local.T
 
@@ -201,14 +200,6 @@ def _joint_names_of(part: str) -> set:
 
 
 # ----------------------------------------------------------- preparation
-def _rot(m) -> np.ndarray:
-    """Orthonormal rotation part of a 3x3/4x4 matrix (scale removed)."""
-    a = np.array(m, np.float64)[:3, :3]
-    u, _s, vt = np.linalg.svd(a)
-    r = u @ vt
-    return r if np.linalg.det(r) > 0 else u @ np.diag([1, 1, -1]) @ vt
-
-
 def _shortest_rotation(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """(3, 3) rotation taking unit direction ``u`` onto ``v`` by the shortest arc."""
     u, v = u / np.linalg.norm(u), v / np.linalg.norm(v)
@@ -250,72 +241,6 @@ def _check_object(ob) -> None:
         raise RetargetError(f"Armature '{ob.name}' is in Edit Mode: leave it (Tab) before generating.")
 
 
-def _probe_followers(ob, names: list[str], switches: dict) -> tuple[dict[str, str | None], list[str]]:
-    """The mapped bone each mapped bone follows, found on the real rig.
-
-    With ``switches`` set as the takes will key them, rotates each mapped bone
-    in turn (``matrix_basis``), evaluates the rig (``view_layer.update``) and
-    records whose parent rotation turned.  A bone follows the deepest such
-    bone (the one that itself follows the most).  The pose, the properties,
-    the active action and everything else are restored after.
-
-    Returns:
-        ``({bone: followed bone or None}, notes)``; a note names each bone whose
-        parent turns by a different angle than the bone it follows (a partial
-        constraint: the transfer is approximate there).
-    """
-    pose = ob.pose
-    ad = ob.animation_data
-    saved_action = ad.action if ad is not None else None
-    saved = {pb.name: pb.matrix_basis.copy() for pb in pose.bones}
-    saved_props = {k: pose.bones[k[0]][k[1]] for k in switches}
-    view_layer = bpy.context.view_layer
-    test_r = Rotation.from_rotvec([0.31, 0.47, 0.83]).as_matrix()
-    test = Matrix(test_r.tolist()).to_4x4()
-    turned = {n: {} for n in names}     # n -> {m: parent's world delta when m turns}
-    own = {}                            # m -> its own world delta
-    try:
-        if ad is not None and saved_action is not None:
-            ad.action = None
-        for (bone, prop), value in switches.items():
-            pose.bones[bone][prop] = value
-        for pb in pose.bones:
-            pb.matrix_basis = Matrix.Identity(4)
-        view_layer.update()
-
-        def rots():
-            return ({n: _rot(pose.bones[n].parent.matrix) if pose.bones[n].parent else None for n in names},
-                    {n: _rot(pose.bones[n].matrix) for n in names})
-        base_p, base_b = rots()
-        for m in names:
-            pose.bones[m].matrix_basis = test
-            view_layer.update()
-            now_p, now_b = rots()
-            own[m] = now_b[m] @ base_b[m].T
-            for n in names:
-                if n != m and base_p[n] is not None and np.abs(now_p[n] - base_p[n]).max() > 1e-5:
-                    turned[n][m] = now_p[n] @ base_p[n].T
-            pose.bones[m].matrix_basis = Matrix.Identity(4)
-    finally:
-        for pb in pose.bones:
-            pb.matrix_basis = saved[pb.name]
-        for (bone, prop), value in saved_props.items():
-            pose.bones[bone][prop] = value
-        if ad is not None and saved_action is not None:
-            ad.action = saved_action
-        view_layer.update()
-    follows, notes = {}, []
-    for n in names:
-        m = max(turned[n], key=lambda k: len(turned[k]), default=None)
-        follows[n] = m
-        if m is not None:
-            err = np.degrees(Rotation.from_matrix(turned[n][m] @ own[m].T).magnitude())
-            if err > 0.5:
-                notes.append(f"'{n}' follows '{m}' only in part ({err:.0f}° off in a test turn): "
-                             "its rotation is approximate")
-    return follows, notes
-
-
 def prepare(ob, mapping: dict | None = None, convention: str = "",
             root_motion: str = "KEEP") -> Retarget:
     """Prepare armature object ``ob`` for retargeting.
@@ -349,10 +274,10 @@ def prepare(ob, mapping: dict | None = None, convention: str = "",
             if j not in sk.JOINT_INDEX:
                 raise RetargetError(f"'{j}' in the bone map is not an SMPL-X joint name.")
 
-    obj_rot = _rot(ob.matrix_world)
+    obj_rot = rot_part(ob.matrix_world)
     obj_scale = float(np.mean(np.array(ob.matrix_world.to_scale())))
     heads = {n: np.array(ob.matrix_world @ ob.data.bones[n].head_local) for n in mapping}
-    rests = {n: obj_rot @ _rot(ob.data.bones[n].matrix_local) for n in mapping}
+    rests = {n: obj_rot @ rot_part(ob.data.bones[n].matrix_local) for n in mapping}
 
     # facing: turn SMPL-X's left (+X) onto the target's left, about world Z
     by_joint = {src[0]: n for n, src in mapping.items() if src[2] == 0.0}
@@ -386,7 +311,7 @@ def prepare(ob, mapping: dict | None = None, convention: str = "",
     for prop in ("neck_follow", "head_follow"):
         if torso is not None and prop in torso.keys():
             switches[("torso", prop)] = 1.0
-    follows, notes = _probe_followers(ob, names, switches)
+    follows, notes = probe_followers(ob, names, switches)
 
     def depth(n):
         d = 0
@@ -431,21 +356,20 @@ def prepare(ob, mapping: dict | None = None, convention: str = "",
                                 "to its parents up to the top, so it cannot be moved; disconnect it "
                                 "(Edit Mode ▸ Bone ▸ Relations ▸ Connected) to get root motion.")
         rt.location_bone = lb.name
-        rt.root_to_local = (obj_rot @ _rot(lb.matrix_local)).T / max(obj_scale, 1e-12)
+        rt.root_to_local = (obj_rot @ rot_part(lb.matrix_local)).T / max(obj_scale, 1e-12)
         rt.root_base = rt.stand_base = root_base(ob, lb.name)
         ankles = [n for n, s in mapping.items() if s[0].endswith("_ankle") and s[2] == 0.0]
         if ankles:
-            dz, rt.stand_ankle = _calibrate_floor(ob, rt, ankles)
+            dz, rt.stand_ankle = calibrate_floor(ob, rt, ankles)
             rt.root_base = rt.stand_base + rt.root_to_local @ np.array([0.0, 0.0, dz])
     return rt
 
 
-ROOT_BASE = "cospeech_root_base"
 
 
 def root_base(ob, bone: str) -> np.ndarray:
     """(3,) pose ``location`` of ``bone`` that root offsets are added to,
-    before the standing calibration (:func:`_calibrate_floor`).
+    before the standing calibration (:func:`addon.rig_probe.calibrate_floor`).
 
     ``ob["cospeech_root_base"]`` once a take was baked (:func:`remember_root_base`);
     before that, the bone's location as the file displays it — unless the
@@ -457,72 +381,6 @@ def root_base(ob, bone: str) -> np.ndarray:
     if ad is not None and ad.action is not None and ad.action.get("cospeech_take"):
         return np.zeros(3)
     return np.array(ob.pose.bones[bone].location, np.float64)
-
-
-def _lowest_ankle(ob, names: list[str]) -> float:
-    mw = ob.matrix_world
-    return min(float((mw @ ob.pose.bones[n].head)[2]) for n in names)
-
-
-def _standing_ankle(ob, ankles: list[str]) -> float:
-    """World height of the character's lowest ankle where it stands before the
-    first take: stored with the root base, else as displayed now (an armature
-    already playing a take: its rest pose)."""
-    if ROOT_BASE in ob.keys() and len(ob[ROOT_BASE]) > 3:
-        return float(ob[ROOT_BASE][3])
-    ad = ob.animation_data
-    if ad is not None and ad.action is not None and ad.action.get("cospeech_take"):
-        saved = {pb.name: pb.matrix_basis.copy() for pb in ob.pose.bones}
-        act = ad.action
-        try:
-            ad.action = None
-            for pb in ob.pose.bones:
-                pb.matrix_basis = Matrix.Identity(4)
-            bpy.context.view_layer.update()
-            return _lowest_ankle(ob, ankles)
-        finally:
-            ad.action = act
-            for pb in ob.pose.bones:
-                pb.matrix_basis = saved[pb.name]
-            bpy.context.view_layer.update()
-    bpy.context.view_layer.update()
-    return _lowest_ankle(ob, ankles)
-
-
-def _calibrate_floor(ob, rt: Retarget, ankles: list[str]) -> tuple[float, float]:
-    """Vertical correction (world units) so that the SMPL-X standing pose
-    (zero pose at the standing ``trans``) puts the character's lowest ankle
-    where it stood: the character is posed once as that pose (real rig,
-    constraints included), its ankles measured, and everything restored.
-    Corrects for rest poses whose legs differ in direction from SMPL-X's."""
-    stood = _standing_ankle(ob, ankles)
-    zero = MotionClip(np.zeros((1, 165), np.float32), np.zeros((1, 100), np.float32),
-                      np.array([[0.0, sk.STANDING_TRANS_Y, 0.0]], np.float32), 30.0)
-    pose, ad = ob.pose, ob.animation_data
-    act = ad.action if ad is not None else None
-    saved = {pb.name: pb.matrix_basis.copy() for pb in pose.bones}
-    saved_props = {k: pose.bones[k[0]][k[1]] for k in rt.switches}
-    try:
-        if act is not None:
-            ad.action = None
-        for (path, idx), bone, values in rt.channels(zero, sk.BAKE_PARTS):
-            pb = pose.bones[bone]
-            attr = path.rsplit(".", 1)[-1]
-            if attr in ("rotation_quaternion", "rotation_euler", "location"):
-                getattr(pb, attr)[idx] = float(values[0])
-            else:
-                pb[path.split('"]["')[-1].rstrip('"]')] = float(values[0])
-        bpy.context.view_layer.update()
-        posed = _lowest_ankle(ob, ankles)
-    finally:
-        for pb in pose.bones:
-            pb.matrix_basis = saved[pb.name]
-        for (bone, prop), value in saved_props.items():
-            pose.bones[bone][prop] = value
-        if act is not None:
-            ad.action = act
-        bpy.context.view_layer.update()
-    return stood - posed, stood
 
 
 def remember_root_base(ob, rt: Retarget) -> None:

@@ -130,7 +130,7 @@ class CoSpeechSettings(bpy.types.PropertyGroup):
         return out
 
 
-ADDON_ID = __package__.rsplit(".", 1)[0]   # "bl_ext.<repo>.cospeech" inside Blender
+from .prefs import ADDON_ID, preferences  # noqa: F401  (re-exported)
 
 
 class CoSpeechPreferences(bpy.types.AddonPreferences):
@@ -145,19 +145,12 @@ class CoSpeechPreferences(bpy.types.AddonPreferences):
         self.layout.prop(self, "weights_dir")
         try:
             from ..model.generate import device_summary
-            from .generation import choose_backend
+            from .backend import choose_backend
             for dev in ("auto", "cuda"):
                 text = device_summary(dev, choose_backend(dev))
                 self.layout.label(text=f"{dev.upper()}: {text}", icon="INFO")
         except Exception as exc:  # backend missing: say so instead of a traceback
             self.layout.label(text=f"Model unavailable: {exc}", icon="ERROR")
-
-
-def preferences(context=None):
-    """This add-on's preferences, or None when not registered as an add-on (tests, CLI)."""
-    context = context or bpy.context
-    addon = context.preferences.addons.get(ADDON_ID)
-    return addon.preferences if addon is not None else None
 
 
 def register():

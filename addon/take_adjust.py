@@ -20,8 +20,6 @@ budget) use their keys as the source, and say so.
 """
 from __future__ import annotations
 
-import base64
-import io
 import json
 import zlib
 
@@ -31,46 +29,10 @@ from ..model.adjust import Adjustments, adjust
 from ..model.motion import MotionClip
 from . import bake, compat
 
-RAW = "cospeech_raw"
+from .raw_store import RAW, load_cue, load_raw, store_raw  # noqa: F401  (re-exported)
 CRC = "cospeech_crc"
 SETTINGS = "cospeech_adjust"
 MODEL_FPS = 30.0
-
-
-def store_raw(action, clip: MotionClip, cue: np.ndarray | None = None) -> None:
-    """Keep ``clip`` (the model's 30 fps output) on take ``action``, with the
-    audio's closure ``cue`` (30 fps, :func:`model.features.closure_cue`) for
-    the *Lip Closure* dial when given."""
-    buf = io.BytesIO()
-    extra = {} if cue is None else {"closure_cue": np.asarray(cue, np.float16)}
-    np.savez_compressed(buf, poses=np.asarray(clip.poses, np.float32),
-                        expressions=np.asarray(clip.expressions, np.float32),
-                        trans=np.asarray(clip.trans, np.float32), fps=np.float32(clip.fps), **extra)
-    action[RAW] = base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _stored(action) -> dict | None:
-    """The arrays stored by :func:`store_raw` on ``action``, or None (missing or unreadable)."""
-    text = action.get(RAW)
-    if not text:
-        return None
-    try:
-        with np.load(io.BytesIO(base64.b64decode(str(text)))) as z:
-            return {k: z[k] for k in z.files}
-    except Exception:   # noqa: BLE001 - damaged property: the callers fall back
-        return None
-
-
-def load_raw(action) -> MotionClip | None:
-    """The raw output stored on ``action``, or None (missing or unreadable: use the keys)."""
-    z = _stored(action)
-    return None if z is None else MotionClip(z["poses"], z["expressions"], z["trans"], float(z["fps"]))
-
-
-def load_cue(action) -> np.ndarray | None:
-    """The closure cue stored with the raw output of ``action``, or None."""
-    z = _stored(action)
-    return None if z is None or "closure_cue" not in z else np.asarray(z["closure_cue"], np.float32)
 
 
 def _crc(values: np.ndarray) -> int:
@@ -114,7 +76,7 @@ def adjust_take(info, take, adj: Adjustments, scene, lock_selected: bool = True,
         ``locked`` (number of locked frames), ``closure_unavailable``
         (True when Lip Closure was asked for but the take has no audio cue).
     """
-    from .generation import locked_frames, take_to_clip
+    from .take_keys import locked_frames, take_to_clip
 
     adj = adj.clamped()
     fps = bake.scene_fps(scene)

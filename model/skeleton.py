@@ -86,12 +86,13 @@ BAKE_PARTS = {
 STANDING_TRANS_Y = 1.305
 
 
-def standing_offset(trans: np.ndarray, horizontal: str = "FIRST") -> np.ndarray:
+def standing_offset(trans: np.ndarray, horizontal: str = "ABSOLUTE") -> np.ndarray:
     """(T, 3) offset of ``trans`` from the standing pose, SMPL-X axes, metres.
 
     Vertical: ``trans[:, 1] - STANDING_TRANS_Y``.  Horizontal (x, z):
-    ``"FIRST"`` relative to the clip's first frame (the body starts where
-    the rig stands), ``"NONE"`` zero (in place), ``"ABSOLUTE"`` as is.
+    ``"ABSOLUTE"`` as is (the model's motion sways about the SMPL-X origin,
+    as the capture does; the same on every frame of a take, so a regenerated
+    window continues it), ``"NONE"`` zero (in place).
 
     Args:
         trans: (T, 3) SMPL-X ``trans`` (metres).
@@ -101,12 +102,10 @@ def standing_offset(trans: np.ndarray, horizontal: str = "FIRST") -> np.ndarray:
     t = np.asarray(trans, np.float64).reshape(-1, 3)
     out = t.copy()
     out[:, 1] -= STANDING_TRANS_Y
-    if horizontal == "FIRST":
-        out[:, [0, 2]] -= t[:1, [0, 2]] if len(t) else 0.0
-    elif horizontal == "NONE":
+    if horizontal == "NONE":
         out[:, [0, 2]] = 0.0
     elif horizontal != "ABSOLUTE":
-        raise ValueError(f"horizontal must be FIRST, NONE or ABSOLUTE, not {horizontal!r}")
+        raise ValueError(f"horizontal must be NONE or ABSOLUTE, not {horizontal!r}")
     return out
 
 

@@ -16,7 +16,7 @@ import threading
 import bpy
 from bpy.props import BoolProperty
 
-from ..addon import audio, generation, rig
+from ..addon import audio, generation, regenerate, rig
 
 #: The job the UI is running (at most one at a time), for the panel and Cancel.
 RUNNING = {"job": None}
@@ -208,7 +208,7 @@ class COSPEECH_OT_regenerate_range(_JobOperator, bpy.types.Operator):
     bl_label = "Regenerate Range"
 
     def prepare(self, context):
-        return generation.prepare_regenerate(context)
+        return regenerate.prepare_regenerate(context)
 
 
 class COSPEECH_OT_cancel_generation(bpy.types.Operator):

@@ -7,7 +7,7 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from ..addon import bake, fbx_export, rig, take_adjust
+from ..addon import bake, fbx_export, rig, rig_build, take_adjust
 from ..model.adjust import Adjustments
 from ..model.motion import MotionClip, MotionFormatError
 
@@ -25,7 +25,7 @@ class COSPEECH_OT_add_default_rig(bpy.types.Operator):
 
     def execute(self, context):
         try:
-            arm, _ = rig.build_default_rig(collection=context.collection)
+            arm, _ = rig_build.build_default_rig(collection=context.collection)
         except FileNotFoundError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -46,7 +46,7 @@ class COSPEECH_OT_add_smplx_model_rig(bpy.types.Operator, ImportHelper):
 
     def execute(self, context):
         try:
-            arm, _ = rig.build_smplx_model_rig(self.filepath, collection=context.collection)
+            arm, _ = rig_build.build_smplx_model_rig(self.filepath, collection=context.collection)
         except (FileNotFoundError, rig.RigError) as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -77,7 +77,7 @@ class COSPEECH_OT_import_motion(bpy.types.Operator, ImportHelper):
                 self.report({"ERROR"}, str(exc))
                 return {"CANCELLED"}
         else:
-            arm, _ = rig.build_default_rig(collection=context.collection)
+            arm, _ = rig_build.build_default_rig(collection=context.collection)
             context.view_layer.objects.active = arm
             info = rig.detect_rig(arm)
         name = os.path.splitext(os.path.basename(self.filepath))[0]
@@ -113,6 +113,40 @@ class COSPEECH_OT_export_fbx(bpy.types.Operator, ExportHelper):
                 path = fbx_export.export_take(info, info.armature.animation_data.action, self.filepath,
                                               self.preset, context.scene,
                                               progress=lambda f: wm.progress_update(int(f * 100)))
+            finally:
+                wm.progress_end()
+        except (rig.RigError, fbx_export.ExportError) as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Wrote {path}")
+        return {"FINISHED"}
+
+
+class COSPEECH_OT_export_gltf(bpy.types.Operator, ExportHelper):
+    """Export the active take of the active rig as binary glTF 2.0 (Godot, three.js, Babylon, glTFast)"""
+    bl_idname = "cospeech.export_gltf"
+    bl_label = "Export Take (glTF)"
+    bl_options = {"REGISTER"}
+    filename_ext = ".glb"
+    filter_glob: StringProperty(default="*.glb", options={"HIDDEN"})
+
+    @classmethod
+    def poll(cls, context):
+        ob = context.active_object
+        if ob is None or ob.type != "ARMATURE" or ob.animation_data is None or ob.animation_data.action is None:
+            cls.poll_message_set("Select a rig with a take to export")
+            return False
+        return True
+
+    def execute(self, context):
+        from ..addon import gltf_export
+        try:
+            info = active_rig(context)
+            wm = context.window_manager
+            wm.progress_begin(0, 100)
+            try:
+                path = gltf_export.export_take(info, info.armature.animation_data.action, self.filepath,
+                                               context.scene, progress=lambda f: wm.progress_update(int(f * 100)))
             finally:
                 wm.progress_end()
         except (rig.RigError, fbx_export.ExportError) as exc:
@@ -250,7 +284,7 @@ def _take_clip(context, op):
     got = _active_take_or_report(op, context)
     if got is None:
         return None
-    from ..addon.generation import take_to_clip
+    from ..addon.take_keys import take_to_clip
     info, take = got
     f0, f1 = int(take["cospeech_frame_start"]), int(take["cospeech_frame_end"])
     return info, take, take_to_clip(info, take, f0, f1, bake.scene_fps(context.scene))
@@ -329,5 +363,5 @@ class COSPEECH_OT_export_live_link(bpy.types.Operator, ExportHelper):
 
 
 CLASSES = (COSPEECH_OT_add_default_rig, COSPEECH_OT_add_smplx_model_rig, COSPEECH_OT_import_motion,
-           COSPEECH_OT_export_fbx, COSPEECH_OT_set_take, COSPEECH_OT_delete_take, COSPEECH_OT_adjust_take,
+           COSPEECH_OT_export_fbx, COSPEECH_OT_export_gltf, COSPEECH_OT_set_take, COSPEECH_OT_delete_take, COSPEECH_OT_adjust_take,
            COSPEECH_OT_bake_arkit, COSPEECH_OT_export_live_link)

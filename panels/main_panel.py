@@ -87,6 +87,7 @@ def _draw(layout, context):
     box.prop(s, "fbx_preset")
     op = box.operator("cospeech.export_fbx")
     op.preset = s.fbx_preset
+    box.operator("cospeech.export_gltf")
     box.operator("cospeech.export_live_link", icon="FILE")
     box.operator("cospeech.bake_arkit", icon="SHAPEKEY_DATA")
 

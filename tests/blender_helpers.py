@@ -8,7 +8,7 @@ import bpy
 from conftest import load_extension_package
 
 load_extension_package()
-from cospeech.addon import bake, compat, rig  # noqa: E402
+from cospeech.addon import bake, compat, rig_build  # noqa: E402
 
 
 def new_scene(fps=30, with_rig=True):
@@ -17,7 +17,7 @@ def new_scene(fps=30, with_rig=True):
     scene.render.fps, scene.render.fps_base = fps, 1.0
     arm = None
     if with_rig:
-        arm, _ = rig.build_default_rig()
+        arm, _ = rig_build.build_default_rig()
         bpy.context.view_layer.objects.active = arm
     s = scene.cospeech
     s.steps, s.seed, s.variations = 2, 0, 1

@@ -150,9 +150,9 @@ def test_default_rig_shows_the_ict_face(tmp_path):
 
 @needs_head
 def test_eyeballs_turn_with_the_eye_bones():
-    from cospeech.addon import rig
+    from cospeech.addon import rig_build
     bpy.ops.wm.read_factory_settings(use_empty=True)
-    arm, _ = rig.build_default_rig()
+    arm, _ = rig_build.build_default_rig()
     head = bpy.data.objects[arm["cospeech_face_mesh"]]
     vg = head.vertex_groups["left_eye_smplhf"].index
     eye = [v.index for v in head.data.vertices if any(g.group == vg for g in v.groups)]

@@ -9,7 +9,7 @@ bpy = pytest.importorskip("bpy")
 from conftest import load_extension_package  # noqa: E402
 
 cs = load_extension_package()
-from cospeech.addon import bake, compat, rig  # noqa: E402
+from cospeech.addon import bake, compat, rig, rig_build  # noqa: E402
 from cospeech.model import skeleton as sk  # noqa: E402
 from cospeech.model.motion import MotionClip  # noqa: E402
 
@@ -24,7 +24,7 @@ def _pose_world_heads(arm) -> np.ndarray:
 
 
 def test_default_rig_structure(empty_scene):
-    arm, mesh = rig.build_default_rig()
+    arm, mesh = rig_build.build_default_rig()
     names = [b.name for b in arm.data.bones]
     assert names.count("root") == 1 and set(sk.JOINT_NAMES) <= set(names)
     assert arm.data.bones["pelvis"].parent.name == "root"
@@ -49,7 +49,7 @@ def test_default_rig_structure(empty_scene):
 
 def test_bake_round_trip_beat2(empty_scene, beat2_npz):
     clip = MotionClip.load(beat2_npz)
-    arm, mesh = rig.build_default_rig()
+    arm, mesh = rig_build.build_default_rig()
     info = rig.detect_rig(arm)
     empty_scene.render.fps = 30
     take = bake.bake_clip(info, clip, frame_start=1, name="beat2")
@@ -74,7 +74,7 @@ def test_bake_round_trip_beat2(empty_scene, beat2_npz):
 
 def test_takes_are_never_overwritten(empty_scene, beat2_npz):
     clip = MotionClip.load(beat2_npz).slice(0, 60)
-    arm, _ = rig.build_default_rig()
+    arm, _ = rig_build.build_default_rig()
     info = rig.detect_rig(arm)
     hand = bpy.data.actions.new("hand made")
     compat.assign_action(arm, hand)
@@ -90,7 +90,7 @@ def test_takes_are_never_overwritten(empty_scene, beat2_npz):
 @pytest.mark.parametrize("fps", [24, 25, 60])
 def test_bake_resamples_to_scene_fps(empty_scene, beat2_npz, fps):
     clip = MotionClip.load(beat2_npz).slice(0, 90)   # 3 s
-    arm, _ = rig.build_default_rig()
+    arm, _ = rig_build.build_default_rig()
     empty_scene.render.fps, empty_scene.render.fps_base = fps, 1.0
     take = bake.bake_clip(rig.detect_rig(arm), clip, 10)
     assert take.frame_end - take.frame_start + 1 == 3 * fps
@@ -101,7 +101,7 @@ def test_bake_resamples_to_scene_fps(empty_scene, beat2_npz, fps):
 
 def test_parts_switch_channels_off(empty_scene, beat2_npz):
     clip = MotionClip.load(beat2_npz).slice(0, 30)
-    arm, _ = rig.build_default_rig()
+    arm, _ = rig_build.build_default_rig()
     take = bake.bake_clip(rig.detect_rig(arm), clip, 1, parts={"face", "hands"})
     paths = {fc.data_path for fc in compat.action_fcurves(take.action)}
     assert 'pose.bones["jaw"].rotation_quaternion' in paths

@@ -13,7 +13,7 @@ bpy = pytest.importorskip("bpy")
 from conftest import REPO, load_extension_package  # noqa: E402
 
 cs = load_extension_package()
-from cospeech.addon import bake, compat, rig  # noqa: E402
+from cospeech.addon import bake, compat, rig, rig_build  # noqa: E402
 from cospeech.model.motion import MotionClip  # noqa: E402
 
 
@@ -74,7 +74,7 @@ def test_import_motion_operator(empty_scene, cospeech, beat2_npz, tmp_path):
 def test_export_and_take_operators(empty_scene, cospeech, beat2_npz, tmp_path):
     empty_scene.render.fps = 30
     clip = MotionClip.load(beat2_npz).slice(0, 40)
-    arm, _ = rig.build_default_rig()
+    arm, _ = rig_build.build_default_rig()
     bpy.context.view_layer.objects.active = arm
     info = rig.detect_rig(arm)
     t1 = bake.bake_clip(info, clip, 1, name="a")
@@ -117,11 +117,11 @@ def _synthetic_smplx_npz(path, V=300, E=20):
 def test_rig_from_users_smplx_model(empty_scene, beat2_npz, tmp_path):
     path = tmp_path / "SMPLX_NEUTRAL.npz"
     joints, shapedirs = _synthetic_smplx_npz(path)
-    arm, mesh = rig.build_smplx_model_rig(str(path))
+    arm, mesh = rig_build.build_smplx_model_rig(str(path))
     info = rig.detect_rig(arm)
     assert info.kind == "smplx" and info.expression_meshes == [(mesh, 20)]
     heads = np.array([tuple(arm.data.bones[n].head_local) for n in rig.sk.JOINT_NAMES])
-    np.testing.assert_allclose(heads, rig.sk.smplx_to_blender(joints), atol=1e-5)
+    np.testing.assert_allclose(heads, rig.sk.smplx_to_blender(joints + rig.STANDING_SHIFT), atol=1e-5)
     kb = mesh.data.shape_keys.key_blocks
     d = np.array([tuple(kb["Exp003"].data[i].co) for i in range(5)]) - \
         np.array([tuple(kb["Basis"].data[i].co) for i in range(5)])
@@ -133,4 +133,4 @@ def test_rig_from_users_smplx_model(empty_scene, beat2_npz, tmp_path):
     bad = tmp_path / "bad.npz"
     np.savez(bad, v_template=np.zeros((10, 3)))
     with pytest.raises(rig.RigError, match="key 'f' missing"):
-        rig.build_smplx_model_rig(str(bad))
+        rig_build.build_smplx_model_rig(str(bad))

@@ -14,22 +14,20 @@ bpy = pytest.importorskip("bpy")
 from conftest import load_extension_package  # noqa: E402
 
 load_extension_package()
-from cospeech.addon import arkit_bake, bake, face_head, fbx_export, rig  # noqa: E402
+from cospeech.addon import arkit_bake, bake, face_head, fbx_export, rig, rig_build  # noqa: E402
 from cospeech.model.arkit import arkit_weights  # noqa: E402
 from cospeech.model import skeleton as sk  # noqa: E402
 from cospeech.model.motion import MotionClip  # noqa: E402
 
-# preset -> import options that undo its axes
-IMPORT_AXES = {"UNITY": dict(axis_forward="-Z", axis_up="Y"),
-               "UNREAL": dict(axis_forward="-Y", axis_up="Z"),
-               "GENERIC": dict(axis_forward="-Y", axis_up="Z")}
+# preset -> (file units per Blender metre, the file's up axis): what an engine reads
+FILE_UNITS = {"UNITY": (1.0, "Y"), "UNREAL": (100.0, "Z"), "GENERIC": (1.0, "Z")}
 
 
 def _export(tmp_path, clip, preset, start=1):
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
     scene.render.fps = 30
-    arm, mesh = rig.build_default_rig()
+    arm, mesh = rig_build.build_default_rig()
     info = rig.detect_rig(arm)
     other = bake.bake_clip(info, clip.slice(0, 10), start, name="other take")
     take = bake.bake_clip(info, clip, start, name="chosen take")
@@ -50,11 +48,10 @@ def test_fbx_reimport_matches_capture(tmp_path, beat2_npz, preset, frames):
     if frames:
         clip = clip.slice(0, frames)
     path = _export(tmp_path, clip, preset)
-    scale = fbx_export.PRESETS[preset][3]
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     bpy.context.scene.render.fps = 30
-    bpy.ops.import_scene.fbx(filepath=path, anim_offset=0, **IMPORT_AXES[preset])
+    bpy.ops.import_scene.fbx(filepath=path)     # default settings, as a user imports: same size, same place
     arms = [o for o in bpy.data.objects if o.type == "ARMATURE"]
     assert len(arms) == 1
     arm = arms[0]
@@ -70,12 +67,13 @@ def test_fbx_reimport_matches_capture(tmp_path, beat2_npz, preset, frames):
 
     fk = sk.smplx_to_blender(sk.forward_kinematics(clip.poses, clip.trans))
     T = clip.num_frames
+    first = int(round(arm.animation_data.action.frame_range[0]))    # the importer's animation offset
     for f in sorted({0, 1, T // 3, T // 2, T - 1}):
-        bpy.context.scene.frame_set(1 + f)
+        bpy.context.scene.frame_set(first + f)
         bpy.context.view_layer.update()
         mw = np.array(arm.matrix_world)
         heads = np.array([(mw @ np.r_[np.array(arm.pose.bones[n].head), 1.0])[:3] for n in sk.JOINT_NAMES])
-        err = np.abs(heads / scale - fk[f]).max()
+        err = np.abs(heads - fk[f]).max()
         assert err < 1e-3, f"{preset} frame {f}: {err * 1000:.2f} mm"
         vals = np.array([key.key_blocks[f"Exp{k:03d}"].value for k in range(100)])
         np.testing.assert_allclose(vals, clip.expressions[f], atol=2e-3)
@@ -130,3 +128,58 @@ def test_fbx_independent_reader(tmp_path, beat2_npz):
     assert m, "no animation in the file"
     duration, tps = float(m.group(1)), float(m.group(2))
     assert tps == pytest.approx(30.0) and duration == pytest.approx(clip.num_frames - 1)
+
+
+def _assimp_nodes(path, tmp_path) -> dict:
+    """``{node name: (parent name, 4x4 local matrix)}`` as Assimp reads the file (its XML dump)."""
+    import xml.etree.ElementTree as ET
+    xml = tmp_path / "nodes.assxml"
+    subprocess.run(["assimp", "export", str(path), str(xml)], capture_output=True, check=True)
+    text = xml.read_text(errors="replace")
+    root = ET.fromstring(text[text.index("<Scene"):text.index("</Scene>") + len("</Scene>")])
+    out = {}
+
+    def walk(node, parent):
+        m = np.array(node.find("Matrix4").text.split(), float).reshape(4, 4)
+        out[node.get("name")] = (parent, m)
+        for child in node.iterfind("NodeList/Node"):
+            walk(child, node.get("name"))
+    walk(root.find("Node"), None)
+    return out
+
+
+def _world(nodes: dict, name: str) -> np.ndarray:
+    m = np.eye(4)
+    while name is not None:
+        parent, local = nodes[name]
+        m = local @ m
+        name = parent
+    return m
+
+
+@pytest.mark.skipif(shutil.which("assimp") is None, reason="Assimp CLI (Debian assimp-utils) not installed")
+@pytest.mark.parametrize("preset", ["UNREAL", "UNITY"])
+def test_fbx_size_in_the_engines_units(tmp_path, beat2_npz, preset):
+    """What an engine reads: the unit the file declares (GlobalSettings ``UnitScaleFactor``,
+    read by Blender's own FBX parser), the armature node's scale and the character's head
+    height in file units (Assimp's node tree).  Unreal: centimetres, node scale 1, head at
+    ~150 units; Unity: metres, node scale 1, head at ~1.5."""
+    import io_scene_fbx.parse_fbx as parse_fbx
+    clip = MotionClip.load(beat2_npz).slice(0, 10)
+    path = _export(tmp_path, clip, preset)
+    arm = next(o for o in bpy.data.objects if o.type == "ARMATURE")
+    bpy.context.scene.frame_set(1)
+    head_m = (arm.matrix_world @ arm.pose.bones["head"].head)[2]     # Blender metres, first frame
+    root, _version = parse_fbx.parse(path)
+    settings = next(e for e in root.elems if e.id == b"GlobalSettings")
+    props = next(e for e in settings.elems if e.id == b"Properties70")
+    unit_cm = next(float(e.props[-1]) for e in props.elems if e.props[0] == b"UnitScaleFactor")
+    units, up = FILE_UNITS[preset]
+    assert unit_cm == pytest.approx(100.0 / units, rel=1e-6)          # cm per file unit: 1 (cm) or 100 (m)
+    nodes = _assimp_nodes(path, tmp_path)
+    arm_node = _world(nodes, arm.name)
+    np.testing.assert_allclose(np.linalg.norm(arm_node[:3, :3], axis=0), 1.0, atol=1e-5)   # no x100 node
+    head = _world(nodes, "head")[:3, 3]
+    height = head["XYZ".index(up)]
+    assert height == pytest.approx(head_m * units, rel=0.01), (preset, head, head_m)
+    assert height * unit_cm == pytest.approx(head_m * 100.0, rel=0.01)   # the size an engine shows, in cm

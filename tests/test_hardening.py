@@ -15,7 +15,7 @@ bpy = pytest.importorskip("bpy")
 from conftest import REPO, load_extension_package  # noqa: E402
 
 cs = load_extension_package()
-from cospeech.addon import bake, compat, generation, rig  # noqa: E402
+from cospeech.addon import backend, bake, compat, generation, rig  # noqa: E402
 from blender_helpers import add_strip, keys, new_scene, run, snapshot  # noqa: E402
 
 ARCTIC = REPO / "tools" / "demo_audio" / "arctic_a0007.wav"
@@ -354,7 +354,7 @@ def test_unreadable_audio_messages(tmp_path, kind):
 
 # 10 -----------------------------------------------------------------------
 def test_weights_out_of_sync_and_replaced(tmp_path):
-    api = generation.model_api()
+    api = backend.model_api()
     src = api.DEFAULT_WEIGHTS_DIR
     wdir = tmp_path / "weights"
     shutil.copytree(src, wdir)
@@ -435,18 +435,18 @@ def test_fbx_export_reports_progress_and_restores_the_mesh(tmp_path):
 def test_backend_choice_and_warm_up(monkeypatch):
     """No CUDA driver: ONNX on the CPU without importing torch (start-up time);
     with a driver and a CUDA torch (simulated: no GPU here), torch takes CUDA."""
-    monkeypatch.setattr(generation, "cuda_driver_present", lambda: False)
-    assert generation.choose_backend("auto") == "onnx" and generation.choose_backend("cuda") == "onnx"
+    monkeypatch.setattr(backend, "cuda_driver_present", lambda: False)
+    assert backend.choose_backend("auto") == "onnx" and backend.choose_backend("cuda") == "onnx"
     try:
         import torch
     except ImportError:
         torch = None
     if torch is not None:
-        monkeypatch.setattr(generation, "cuda_driver_present", lambda: True)
+        monkeypatch.setattr(backend, "cuda_driver_present", lambda: True)
         monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-        assert generation.choose_backend("cuda") == "torch"
+        assert backend.choose_backend("cuda") == "torch"
     monkeypatch.undo()
-    assert generation.warm_up() is True
+    assert backend.warm_up() is True
     assert generation.get_generator("auto", None) is generation.get_generator("auto", None)
 
 

@@ -13,7 +13,7 @@ bpy = pytest.importorskip("bpy")
 from conftest import DEV_AUDIO, REPO, load_extension_package, need  # noqa: E402
 
 cs = load_extension_package()
-from cospeech.addon import bake, compat, generation  # noqa: E402
+from cospeech.addon import backend, bake, compat, generation  # noqa: E402
 from blender_helpers import add_strip, keys, new_scene, run, snapshot  # noqa: E402
 
 
@@ -297,7 +297,7 @@ def test_corrupt_or_missing_weights(arctic, tmp_path):
         wdir = tmp_path / setup
         wdir.mkdir()
         if setup == "corrupt":
-            src = generation.model_api().DEFAULT_WEIGHTS_DIR
+            src = backend.model_api().DEFAULT_WEIGHTS_DIR
             shutil.copy(src / "cospeech.json", wdir / "cospeech.json")
             (wdir / "cospeech.safetensors").write_bytes(b"\x00" * 100)
         job = generation.prepare_generate(bpy.context)

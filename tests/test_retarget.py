@@ -367,3 +367,34 @@ def test_rename_save_reopen_adjust_and_regenerate(tmp_path):
     s.regen_start, s.regen_end, s.seed = t0 + 10, t0 + 30, 9
     assert run("regenerate_range") == {"FINISHED"}
     assert len(bake.takes_of(ob)) == 2
+
+
+@pytest.mark.parametrize("name", list(CHARACTERS))
+def test_test_rigs_stand_on_their_floor(name, take_1000, tmp_path):
+    """The take's ankles stay where the rig stood before it (median within 3 cm), on every
+    test-built rig; a Rigify take exports its DEF skeleton only, the control rig untouched."""
+    scene = _scene()
+    ob, _yaw = CHARACTERS[name][0]()
+    ankle = CHARACTERS[name][1]["right_ankle"]
+    bpy.context.view_layer.update()
+    stood = (ob.matrix_world @ ob.pose.bones[ankle].head)[2]
+    info = rig.detect_rig(ob)
+    take = bake.bake_clip(info, take_1000.slice(0, 300), 1, scene=scene)
+    z = []
+    for f in range(1, 301, 10):
+        scene.frame_set(f)
+        z.append((ob.matrix_world @ ob.pose.bones[ankle].head)[2])
+    assert abs(np.median(z) - stood) <= 0.03 * max(1.0, float(ob.matrix_world.to_scale()[0])), \
+        f"{name}: median ankle {100 * (np.median(z) - stood):+.1f} cm from where it stood"
+    if name != "rigify_generated":
+        return
+    from cospeech.addon import fbx_export
+    bones_before = len(ob.data.bones)
+    path = fbx_export.export_take(info, take.action, str(tmp_path / "rigify.fbx"), "UNITY", scene)
+    assert len(ob.data.bones) == bones_before and ob.animation_data.action == take.action
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.import_scene.fbx(filepath=path)
+    arm = [o for o in bpy.data.objects if o.type == "ARMATURE"][0]
+    names = [b.name for b in arm.data.bones]
+    assert len(names) > 40 and all(n.startswith("DEF-") for n in names), sorted(names)[:10]
+    assert arm.animation_data is not None and arm.animation_data.action is not None

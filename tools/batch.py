@@ -113,8 +113,8 @@ def _package():
     global _PACKAGE
     if _PACKAGE is None:
         sys.path.insert(0, str(REPO / "tools"))
-        import cospeech_cli
-        _PACKAGE = cospeech_cli.load_package()
+        import headless
+        _PACKAGE = headless.load_package()
         _PACKAGE.register()
     return _PACKAGE
 
@@ -132,7 +132,7 @@ def _commit(stage: Path, final: Path, out: Path) -> dict:
     final.mkdir(parents=True, exist_ok=True)
     outputs = {}
     for f in sorted(stage.iterdir()):
-        kind = {".npz": "npz", ".fbx": "fbx", ".png": "preview"}.get(f.suffix)
+        kind = {".npz": "npz", ".fbx": "fbx", ".glb": "glb", ".png": "preview"}.get(f.suffix)
         if kind is None:
             continue
         digest = sha256(f)
@@ -156,11 +156,11 @@ def process_file(audio: str, name: str, out: str, args_dict: dict) -> dict:
         if audio_p.stat().st_size == 0:
             raise ValueError("empty file")
         _package()
-        import cospeech_cli
+        import headless
         shutil.rmtree(stage, ignore_errors=True)
         stage.mkdir(parents=True)
         args = argparse.Namespace(**args_dict)
-        cospeech_cli.generate_one(audio_p, stage, args, batch_name=name)
+        headless.generate_one(audio_p, stage, args, batch_name=name)
         rec["outputs"] = _commit(stage, out_p / name, out_p)
     except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
         rec["error"] = f"{type(exc).__name__}: {exc}".strip()
@@ -252,8 +252,8 @@ def run_batch(src: Path, out: Path, args, workers: int | None = None, cluster: s
 
 def _run_ray(todo, out: Path, args_dict: dict, workers: int | None, cluster: str | None, finished) -> None:
     import ray
-    import cospeech_cli
-    env = {"PYTHONPATH": os.pathsep.join([str(REPO / "tools"), str(REPO)]), **cospeech_cli.REPRODUCIBLE_ENV}
+    import headless
+    env = {"PYTHONPATH": os.pathsep.join([str(REPO / "tools"), str(REPO)]), **headless.REPRODUCIBLE_ENV}
     for k in (FAKE_QUOTA_ENV,):
         if k in os.environ:
             env[k] = os.environ[k]

@@ -19,7 +19,7 @@ load_extension_package()
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 
-from cospeech.addon import bake, rig, take_adjust  # noqa: E402
+from cospeech.addon import bake, rig, rig_build, take_adjust  # noqa: E402
 from cospeech.model.adjust import PRESETS  # noqa: E402
 from cospeech.model.motion import MotionClip  # noqa: E402
 
@@ -34,7 +34,7 @@ def main(repeats: int = 5) -> None:
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
     scene.render.fps = 30
-    arm, _ = rig.build_default_rig()
+    arm, _ = rig_build.build_default_rig()
     info = rig.detect_rig(arm)
     take = bake.bake_clip(info, src, 1, name="bench")
     take.action["cospeech_take"] = True

@@ -18,7 +18,7 @@ load_extension_package()
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 
-from cospeech.addon import bake, compat, rig  # noqa: E402
+from cospeech.addon import bake, compat, rig, rig_build  # noqa: E402
 from cospeech.model.motion import MotionClip  # noqa: E402
 
 
@@ -33,7 +33,7 @@ def main(repeats: int = 5) -> None:
         what = "synthetic 60 s"
     bpy.ops.wm.read_factory_settings(use_empty=True)
     bpy.context.scene.render.fps = 30
-    arm, _ = rig.build_default_rig()
+    arm, _ = rig_build.build_default_rig()
     info = rig.detect_rig(arm)
     times = []
     for i in range(repeats):

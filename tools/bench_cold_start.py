@@ -2,7 +2,7 @@
 
 Each case runs in a fresh Python process (nothing imported or loaded yet):
   cold       the user presses Generate at once;
-  warmed     the add-on's background warm-up (``generation.warm_up``, started
+  warmed     the add-on's background warm-up (``backend.warm_up``, started
              by a timer 1 s after register) has finished first.
 Prints seconds, asserts nothing.  Run:  .venv/bin/python tools/bench_cold_start.py
 """
@@ -21,14 +21,14 @@ import numpy as np, soundfile as sf
 from cospeech_cli import DEMO_AUDIO, load_package, scene_with_speech
 import bpy
 pkg = load_package(); pkg.register()
-from cospeech.addon import generation
+from cospeech.addon import backend
 wave, sr = sf.read(DEMO_AUDIO, dtype="float32")
 path = tempfile.mkdtemp() + "/speech_10s.wav"
 sf.write(path, np.tile(wave, 3)[: 10 * sr], sr)
 scene, _ = scene_with_speech(path, 30)
 t = time.perf_counter()
 if {warm}:
-    generation.warm_up()
+    backend.warm_up()
 warm = time.perf_counter() - t
 t = time.perf_counter(); bpy.ops.cospeech.generate(); first = time.perf_counter() - t
 t = time.perf_counter(); bpy.ops.cospeech.generate(); second = time.perf_counter() - t

@@ -20,7 +20,7 @@ load_extension_package()
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 
-from cospeech.addon import bake, fbx_export, rig  # noqa: E402
+from cospeech.addon import bake, fbx_export, rig, rig_build  # noqa: E402
 from cospeech.model.motion import MotionClip  # noqa: E402
 
 
@@ -37,7 +37,7 @@ def clip_of(minutes: float) -> tuple[MotionClip, str]:
 def main(minutes_list: list[float]) -> None:
     bpy.ops.wm.read_factory_settings(use_empty=True)
     bpy.context.scene.render.fps = 30
-    arm, mesh = rig.build_default_rig()
+    arm, mesh = rig_build.build_default_rig()
     info = rig.detect_rig(arm)
     print(f"bpy {bpy.app.version_string}; default rig: {len(mesh.data.vertices)} vertices, "
           f"{len(mesh.data.shape_keys.key_blocks) - 1} shape keys")

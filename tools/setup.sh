@@ -15,6 +15,7 @@
 #                      Blenders for the package install test (5.1 with numpy
 #                      2.2, the oldest numpy its bpy accepts)
 #         Debian assimp-utils (independent FBX reader used by one test)
+#         tests/js/node_modules: glTF-Validator + three.js (npm ci, pinned lock file)
 #
 # Idempotent and quick when nothing changed: each venv records the hash of
 # its requirement files and is only touched by pip when they change.
@@ -81,5 +82,16 @@ if [ "$what" = test ]; then
   make_env .venv-pkg50 "$PY311" requirements/package_test50.txt
   make_env .venv-pkg51 "$PY313" requirements/package_test51.txt
   make_env .venv-pkg52 "$PY313" requirements/package_test52.txt
+  # independent glTF readers for the export tests: the Khronos glTF-Validator and
+  # three.js (GLTFLoader) under node, exact versions from tests/js/package-lock.json
+  if command -v npm >/dev/null 2>&1; then
+    if [ ! -d tests/js/node_modules ] || [ tests/js/package-lock.json -nt tests/js/node_modules ]; then
+      npm ci --prefix tests/js --no-audit --no-fund --loglevel=error && touch tests/js/node_modules
+    else
+      echo "tests/js/node_modules: up to date"
+    fi
+  else
+    echo "note: install node and npm for the glTF checks (tests/test_gltf.py skips without them)"
+  fi
 fi
 echo "setup done ($what)"
