@@ -89,10 +89,17 @@ def prepare_regenerate(context) -> Job:
                            np.pad(known.expressions, ((0, pad), (0, 0)), mode="edge"),
                            np.pad(known.trans, ((0, pad), (0, 0)), mode="edge"), MODEL_FPS)
     m0, m1 = model_window(regen, fps)
-    job = Job(info, wave[int(round(m0 / MODEL_FPS * SAMPLE_RATE)):int(round(m1 / MODEL_FPS * SAMPLE_RATE))],
-              span, **kwargs)
-    job.known, job.known_mask = known.slice(m0, m1), ~regen[m0:m1]
-    job.full_known, job.full_mask, job.window_start = known, ~regen, m0
+    window = wave[int(round(m0 / MODEL_FPS * SAMPLE_RATE)):int(round(m1 / MODEL_FPS * SAMPLE_RATE))]
+    m1 = m0 + features_module().num_frames(len(window), SAMPLE_RATE, MODEL_FPS)   # what the model makes of it
+    keep = np.r_[~regen, np.ones(max(0, m1 - T), bool)]
+    if m1 > known.num_frames:
+        pad = m1 - known.num_frames
+        known = MotionClip(np.pad(known.poses, ((0, pad), (0, 0)), mode="edge"),
+                           np.pad(known.expressions, ((0, pad), (0, 0)), mode="edge"),
+                           np.pad(known.trans, ((0, pad), (0, 0)), mode="edge"), MODEL_FPS)
+    job = Job(info, window, span, **kwargs)
+    job.known, job.known_mask = known.slice(m0, m1), keep[m0:m1]
+    job.full_known, job.full_mask, job.window_start = known.slice(0, T), ~regen, m0
     job.base_take, job.regen_frames, job.locked_frames = take, (a, b), locked
     return job
 

@@ -95,6 +95,9 @@ class Retarget:
             nearest ancestor not connected to its parent when the hips are
             connected (FBX imports connect ``Hips`` to ``Root``; Blender ignores
             the location of a connected bone).
+        leg_chains: per leg, indices into ``bones`` from the root down to the
+            ankle along the bones each follows (empty: no planted feet).
+        rest_heads: (B, 3) world rest heads of ``bones``.
         stand_base, stand_ankle: that location and the lowest ankle's world
             height there (what the calibration aims at).
         switches: ``{(pose bone, property): value}`` keyed constant in every take.
@@ -110,6 +113,8 @@ class Retarget:
     root_motion: str = "KEEP"
     root_base: np.ndarray = field(default_factory=lambda: np.zeros(3))
     location_bone: str = ""
+    leg_chains: list = field(default_factory=list)
+    rest_heads: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     stand_base: np.ndarray = field(default_factory=lambda: np.zeros(3))
     stand_ankle: float = 0.0
     switches: dict = field(default_factory=dict)
@@ -141,9 +146,9 @@ class Retarget:
             out[:, i] = Ga @ b.align.T @ b.rest
         return out
 
-    def local_quaternions(self, clip: MotionClip) -> np.ndarray:
+    def local_quaternions(self, clip: MotionClip, W: np.ndarray | None = None) -> np.ndarray:
         """(T, B, 4) w-first pose quaternions, sign-continuous over time."""
-        W = self.world_rotations(clip)
+        W = self.world_rotations(clip) if W is None else W
         Q = np.empty_like(W)
         for i, b in enumerate(self.bones):
             if b.parent < 0:
@@ -158,11 +163,35 @@ class Retarget:
         q[flip] *= -1
         return q
 
-    def root_location(self, clip: MotionClip) -> np.ndarray:
-        """(T, 3) pose ``location`` of the root bone (armature units, bone rest axes)."""
+    def root_location(self, clip: MotionClip, W: np.ndarray | None = None) -> np.ndarray:
+        """(T, 3) pose ``location`` of the root bone (armature units, bone rest axes).
+
+        Horizontal: the motion's offset, scaled (none ``IN_PLACE``).  Vertical:
+        with leg chains (:meth:`feet_height`) the hips go where the lowest
+        ankle stays on the spot it stood on, frame by frame (feet planted, as
+        a standing speaker's are; knee bends lower the hips); without, the
+        motion's vertical offset from standing, scaled.
+        """
         off = sk.standing_offset(clip.trans, "NONE" if self.root_motion == "IN_PLACE" else "ABSOLUTE")
         delta = (self.facing @ SMPLX_TO_BLENDER @ off.T).T * self.root_scale
+        if self.leg_chains:
+            W = self.world_rotations(clip) if W is None else W
+            base_z = float((np.linalg.inv(self.root_to_local) @ self.stand_base)[2])
+            delta[:, 2] = self.stand_ankle - base_z - self.feet_height(W)
         return self.root_base + delta @ self.root_to_local.T
+
+    def feet_height(self, W: np.ndarray) -> np.ndarray:
+        """(T,) world height of the lowest ankle with the root bone at its rest
+        (forward kinematics of the mapped leg chains: each head follows the
+        bone it follows, rotated by that bone's world rotation ``W``)."""
+        low = None
+        for chain in self.leg_chains:
+            pos = np.broadcast_to(self.rest_heads[chain[0]], (W.shape[0], 3)).copy()
+            for a, b in zip(chain[:-1], chain[1:]):
+                off = self.bones[a].rest.T @ (self.rest_heads[b] - self.rest_heads[a])
+                pos += W[:, a] @ off
+            low = pos[:, 2] if low is None else np.minimum(low, pos[:, 2])
+        return low
 
     def channels(self, clip: MotionClip, parts):
         """Armature f-curve values, as :func:`bake.armature_channels` yields them.
@@ -171,7 +200,8 @@ class Retarget:
         ``rotation_euler`` in their own order (unwrapped over time).
         """
         on = {j for p in parts for j in _joint_names_of(p)}
-        q = self.local_quaternions(clip)
+        W = self.world_rotations(clip)
+        q = self.local_quaternions(clip, W)
         for i, b in enumerate(self.bones):
             if b.source[0] not in on:
                 continue
@@ -186,7 +216,7 @@ class Retarget:
                 for k, axis in enumerate(order):
                     yield (path + ".rotation_euler", "XYZ".index(axis)), b.name, ang[:, k]
             if i == self.root and "root" in parts:
-                loc = self.root_location(clip)
+                loc = self.root_location(clip, W)
                 lb = self.location_bone or b.name
                 for c in range(3):
                     yield (f'pose.bones["{lb}"].location', c), lb, loc[:, c]
@@ -359,12 +389,29 @@ def prepare(ob, mapping: dict | None = None, convention: str = "",
         rt.root_to_local = (obj_rot @ rot_part(lb.matrix_local)).T / max(obj_scale, 1e-12)
         rt.root_base = rt.stand_base = root_base(ob, lb.name)
         ankles = [n for n, s in mapping.items() if s[0].endswith("_ankle") and s[2] == 0.0]
+        rt.rest_heads = np.array([heads[b.name] for b in bones])
+        rt.leg_chains = _leg_chains(bones, rt.root, ankles)
         if ankles:
             dz, rt.stand_ankle = calibrate_floor(ob, rt, ankles)
             rt.root_base = rt.stand_base + rt.root_to_local @ np.array([0.0, 0.0, dz])
     return rt
 
 
+
+
+def _leg_chains(bones: list[MappedBone], root: int, ankles: list[str]) -> list[list[int]]:
+    """Root → … → ankle index chains along the followed bones; [] unless every ankle reaches the root."""
+    chains = []
+    index = {b.name: i for i, b in enumerate(bones)}
+    for a in ankles:
+        chain, i = [], index[a]
+        while i >= 0 and i != root and len(chain) < len(bones):
+            chain.append(i)
+            i = bones[i].parent
+        if i != root:
+            return []
+        chains.append([root] + chain[::-1])
+    return chains
 
 
 def root_base(ob, bone: str) -> np.ndarray:

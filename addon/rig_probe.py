@@ -136,7 +136,7 @@ def calibrate_floor(ob, rt, ankles: list[str]) -> tuple[float, float]:
     Returns:
         ``(dz, stood)``: the correction and the ankle height it aims at (world units).
     """
-    stood = _standing_ankle(ob, ankles)
+    stood = rt.stand_ankle = _standing_ankle(ob, ankles)     # what the planted feet aim at
     zero = MotionClip(np.zeros((1, 165), np.float32), np.zeros((1, 100), np.float32),
                       np.array([[0.0, sk.STANDING_TRANS_Y, 0.0]], np.float32), 30.0)
     pose, ad = ob.pose, ob.animation_data

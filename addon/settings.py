@@ -138,7 +138,7 @@ class CoSpeechPreferences(bpy.types.AddonPreferences):
     weights_dir: StringProperty(
         name="Model Weights Folder", subtype="DIR_PATH", default="",
         description="Folder with your own trained weights: cospeech.json plus cospeech.onnx "
-                    "(ONNX Runtime, what the CPU path uses; `python -m model.export_onnx` writes it) "
+                    "(ONNX Runtime, what the CPU path uses; `python -m model.training.export_onnx` writes it) "
                     "and/or cospeech.safetensors (PyTorch). Empty = the bundled model")
 
     def draw(self, context):

@@ -332,7 +332,7 @@ def rms_envelope(wave: np.ndarray, sr: int = SAMPLE_RATE, frame_length: int = 16
 #: Lip Closure cue (:func:`closure_cue`): window of the local mean log energy
 #: (frames at 30 fps, ±0.15 s), dip depth (natural log of energy) that counts
 #: as a full closure, and the speech gate.  Chosen on the dev clips
-#: (``python -m model.lipsync_eval --closure``); not tuned on the held-out capture.
+#: (``python -m model.training.lipsync_eval --closure``); not tuned on the held-out capture.
 CLOSURE_WINDOW = 9
 CLOSURE_DIP_FULL = 2.0
 

@@ -44,6 +44,8 @@ from .silence import rest_mouth, silence_weight
 from .flow import Denoiser, blend_borders, sample, smooth_take
 from .motion import MotionClip
 from .representation import FRAME_DIM, Normaliser
+from .weights_io import (CONFIG_FILE, DEFAULT_WEIGHTS_DIR, FORMAT, ONNX_FILE, WEIGHTS_FILE,  # noqa: F401
+                         WeightsError, check_files, load_config, load_torch_net, safetensors_sha256)
 
 if TYPE_CHECKING:
     import torch
@@ -70,20 +72,10 @@ DEFAULT_STEPS = 8
 #: Gaussian temporal smoothing (frames) of the sampled take, used when the
 #: weights' json has no ``smooth_sigma`` / ``trans_sigma`` (see flow.gaussian_smooth).
 DEFAULT_SMOOTH_SIGMA = 0.0
-DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-WEIGHTS_FILE = "cospeech.safetensors"
-CONFIG_FILE = "cospeech.json"
-#: the same network exported for ONNX Runtime (``python -m model.export_onnx``)
-ONNX_FILE = "cospeech.onnx"
-FORMAT = "cospeech-weights-1"
 
 
 class Cancelled(Exception):
     """Generation stopped because the progress callback returned False."""
-
-
-class WeightsError(RuntimeError):
-    """The weights files are missing, unreadable, corrupt or do not match the network."""
 
 
 class Device(str):
@@ -154,11 +146,6 @@ def device_summary(requested: str = "auto", backend: str = "auto") -> str:
     return f"{name} on {where}" + (f" ({warn})" if warn else "")
 
 
-def _safetensors_sha256(path: Path) -> str:
-    import hashlib
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def export_bundle_onnx(weights_dir: str | os.PathLike | None = None) -> Path:
     """(Re)write ``cospeech.onnx`` from ``cospeech.safetensors`` + ``cospeech.json`` in ``weights_dir``.
 
@@ -168,9 +155,9 @@ def export_bundle_onnx(weights_dir: str | os.PathLike | None = None) -> Path:
     """
     from .backends import export_onnx
     d = Path(weights_dir) if weights_dir else DEFAULT_WEIGHTS_DIR
-    net, _norm, _meta = _load_torch_net(d)
+    net, _norm, _meta = load_torch_net(d)
     return export_onnx(net, d / ONNX_FILE, metadata={"format": FORMAT,
-                                                     "safetensors_sha256": _safetensors_sha256(d / WEIGHTS_FILE)})
+                                                     "safetensors_sha256": safetensors_sha256(d / WEIGHTS_FILE)})
 
 
 def save_weights(weights_dir: str | os.PathLike, net: "CoSpeechNet", normaliser: Normaliser, meta: dict,
@@ -190,54 +177,6 @@ def save_weights(weights_dir: str | os.PathLike, net: "CoSpeechNet", normaliser:
     (d / CONFIG_FILE).write_text(json.dumps(cfg, indent=1))
     if onnx:
         export_bundle_onnx(d)
-
-
-def _check_files(*paths: Path) -> None:
-    for p in paths:
-        if not p.is_file():
-            hint = ("export it with `python -m model.export_onnx --weights DIR` (needs PyTorch)"
-                    if p.name == ONNX_FILE else
-                    "reinstall the extension or retrain with `python -m model.train`")
-            raise WeightsError(f"CoSpeech weights missing: {p} not found ({hint}).")
-
-
-def _load_config(cpath: Path) -> tuple[dict, Normaliser]:
-    try:
-        meta = json.loads(cpath.read_text())
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"format {meta.get('format')!r}, expected {FORMAT!r}")
-        for k in ("d_model", "n_layers", "n_heads", "audio_dim", "n_styles"):
-            int(meta["net"][k])
-        normaliser = Normaliser.from_json(meta["normaliser"])
-    except Exception as exc:
-        raise WeightsError(f"CoSpeech weights config {cpath} is corrupt: {exc}") from exc
-    return meta, normaliser
-
-
-def _load_torch_net(d: Path) -> tuple["CoSpeechNet", Normaliser, dict]:
-    """(net on CPU, normaliser, meta) from ``d``; WeightsError on any problem."""
-    import torch
-    from .network import CoSpeechNet, NetConfig
-    wpath, cpath = d / WEIGHTS_FILE, d / CONFIG_FILE
-    _check_files(wpath, cpath)
-    meta, normaliser = _load_config(cpath)
-    try:
-        cfg = NetConfig(**meta["net"])
-    except Exception as exc:
-        raise WeightsError(f"CoSpeech weights config {cpath} is corrupt: {exc}") from exc
-    try:
-        from safetensors.torch import load_file
-        state = load_file(str(wpath))
-    except Exception as exc:
-        raise WeightsError(f"CoSpeech weights file {wpath} is corrupt or unreadable: {exc}") from exc
-    net = CoSpeechNet(cfg)
-    try:
-        net.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
-    except Exception as exc:
-        raise WeightsError(f"CoSpeech weights {wpath} do not match the network: {exc}") from exc
-    if not all(torch.isfinite(p).all() for p in net.parameters()):
-        raise WeightsError(f"CoSpeech weights {wpath} contain NaN or infinite values")
-    return net.eval(), normaliser, meta
 
 
 class Generator:
@@ -308,11 +247,11 @@ class Generator:
         be = resolve_backend(backend)
         dev, warn = select_device(device, be)
         if be == "torch":
-            net, normaliser, meta = _load_torch_net(d)
+            net, normaliser, meta = load_torch_net(d)
             return cls(TorchDenoiser(net, dev), normaliser, dev, meta, warn, "torch")
         opath, cpath = d / ONNX_FILE, d / CONFIG_FILE
-        _check_files(opath, cpath)
-        meta, normaliser = _load_config(cpath)
+        check_files(opath, cpath)
+        meta, normaliser = load_config(cpath)
         try:
             den = OnnxDenoiser(opath, device=dev.type, threads=threads)
         except BackendError:
@@ -324,11 +263,11 @@ class Generator:
                                f"expected {FORMAT!r}")
         recorded = den.metadata.get("safetensors_sha256", "")
         wpath = d / WEIGHTS_FILE
-        if recorded and wpath.is_file() and _safetensors_sha256(wpath) != recorded:
+        if recorded and wpath.is_file() and safetensors_sha256(wpath) != recorded:
             raise WeightsError(
                 f"CoSpeech weights in {d} disagree: {ONNX_FILE} was exported from other weights than "
                 f"the {WEIGHTS_FILE} beside it (SHA-256 differs; corrupt or replaced). Re-export with "
-                "`python -m model.export_onnx --weights DIR`, or remove the stale file.")
+                "`python -m model.training.export_onnx --weights DIR`, or remove the stale file.")
         a_dim = int(meta["net"]["audio_dim"])
         shapes = {i.name: i.shape for i in den.session.get_inputs()}
         if shapes["x"][-1] != FRAME_DIM or shapes["audio"][-1] != a_dim:

@@ -30,7 +30,7 @@ Design (documented here because it is the contract with ``flow.py``):
 * **Mouth pathway** (``face_audio``).  Lip sync needs a sharp, local map
   from sound to mouth; through the shared token and ±10-frame attention the
   first network barely articulated (phoneme contrast ~0 where a linear
-  ridge map of the same features reaches ~1, ``model/lipsync_eval.py``).  So
+  ridge map of the same features reaches ~1, ``model/training/lipsync_eval.py``).  So
   the face head's output is the trunk term *plus* a term of the frame's own
   audio encoding only (``mouth``: LayerNorm → MLP over the audio encoder's
   output, which sees ±4 frames through its convolutions).  In the
@@ -89,7 +89,7 @@ class NetConfig:
     #: audio-only mouth term; see the module doc).  False for weights trained
     #: before it existed (their cospeech.json has no such key).
     face_audio: bool = False
-    #: Speaker-identity embedding (training at scale, ``model.train --stream
+    #: Speaker-identity embedding (training at scale, ``model.training.train --stream
     #: --speaker-condition``): ids 0..n_speakers-1, id n_speakers = any
     #: speaker (used when none is given, and for dropped styles); 0 = none.
     n_speakers: int = 0

@@ -29,7 +29,7 @@ reached dev-clip contrasts 1.02 / 2.23 / 2.82 / 1.91 (visemes) vs
 one-hots (:data:`ARPABET`, :func:`phone_track`) after the visemes: in a
 4-fold cross-validation *within the capture's training part* a ridge map
 from visemes + phones + loudness (±2 frames) reached jaw r 0.555 vs 0.487
-from visemes + loudness (``python -m model.lipsync_eval --ridge-cv``); a
+from visemes + loudness (``python -m model.training.lipsync_eval --ridge-cv``); a
 network trained with them (``NetConfig.phones``) did not beat the shipped
 one on the dev clips (``model/MODEL_CARD.md``).
 

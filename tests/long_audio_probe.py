@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from conftest import load_extension_package  # noqa: E402
-from model.benchmark import peak_rss_mib as peak_mib  # noqa: E402
+from model.training.benchmark import peak_rss_mib as peak_mib  # noqa: E402
 
 src, minutes = sys.argv[1], float(sys.argv[2])
 wave, sr = sf.read(src, dtype="float32")

@@ -72,8 +72,13 @@ def test_glb_validates_and_three_js_plays_what_blender_plays(tmp_path, beat2_npz
     assert got["animations"] == 1
     assert got["duration"] == pytest.approx((f1 - f0) / 30.0, abs=1e-3)
     assert got["bones"] == len(arm.data.bones)
-    faces = 2 if face_head.available() else 1                        # body Exp### (+ the ICT head's ARKit)
-    assert got["morph_tracks"] == faces
+    # morph-target animation: the body's Exp### and the ICT head's ARKit keys (three.js
+    # splits a multi-material mesh into one mesh per primitive: "<name>_1", "<name>_2" …)
+    import re
+    animated = {re.sub(r"_\d+$", "", t.split(".")[0]) for t in got["morph_track_names"]}
+    want_meshes = {arm.name + "_mesh"} | ({arm["cospeech_face_mesh"]} if face_head.available() else set())
+    assert animated == want_meshes, animated
+    assert got["morph_targets"][arm.name + "_mesh"] == 100
     for (f, w), g in zip(want.items(), got["positions"]):
         assert np.abs(np.array(g) - w).max() < 1e-3, f"frame {f}: three.js {g}, Blender {w}"
 

@@ -122,6 +122,8 @@ def test_zip_contents_match_manifest(platform, python):
                    for n in names)
     assert not any(Path(n).name.startswith("numpy-") for n in wheels), "numpy must come from Blender"
     assert any(n.startswith("model/weights/") for n in names), "bundled weights missing"
+    assert not any(n.startswith("model/training/") for n in names), "training modules shipped"
+    assert "addon/gltf_export.py" in names and "addon/assets/ict_head.npz" in names
     # every binary wheel is for this zip's Python (exact ABI, or a stable ABI not newer)
     major_minor = _version(python)
     for w in wheels:

@@ -97,7 +97,7 @@ def test_closure_raises_phoneme_contrast_on_a_dev_clip():
         pytest.skip(f"{wav} not found (../shared/data/dev_audio)")
     from model.features import SAMPLE_RATE, closure_cue, load_audio
     from model.generate import Generator
-    from model.lipsync_eval import jaw_jerk
+    from model.training.lipsync_eval import jaw_jerk
     from model.phones import allphone, jaw_opening, phoneme_contrast
     w = load_audio(wav)
     phones, cue = allphone(w), closure_cue(w)

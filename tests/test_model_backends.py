@@ -64,7 +64,7 @@ def tiny_weights(tmp_path_factory):
 # ------------------------------------------------------------------ network level
 @pytest.mark.parametrize("B,T", [(1, 120), (2, 120), (2, 37), (4, 7)])
 def test_exported_onnx_matches_torch(tiny_weights, B, T):
-    net, _, _ = G._load_torch_net(tiny_weights)
+    net, _, _ = G.load_torch_net(tiny_weights)
     tdn = BK.TorchDenoiser(net, "cpu")
     odn = BK.OnnxDenoiser(tiny_weights / G.ONNX_FILE, device="cpu", threads=1)
     args = _random_inputs(np.random.default_rng(B * 1000 + T), B, T)
@@ -75,10 +75,10 @@ def test_exported_onnx_matches_torch(tiny_weights, B, T):
 
 @pytest.mark.skipif(not HAVE_BUNDLED, reason="bundled weights / cospeech.onnx absent")
 def test_bundled_onnx_matches_bundled_safetensors():
-    from model.export_onnx import compare
+    from model.training.export_onnx import compare
     m = BK.OnnxDenoiser(BUNDLED / G.ONNX_FILE, device="cpu").metadata
     sha = hashlib.sha256((BUNDLED / G.WEIGHTS_FILE).read_bytes()).hexdigest()
-    assert m.get("safetensors_sha256") == sha, "cospeech.onnx is stale: run `python -m model.export_onnx`"
+    assert m.get("safetensors_sha256") == sha, "cospeech.onnx is stale: run `python -m model.training.export_onnx`"
     assert m.get("format") == G.FORMAT
     assert compare(BUNDLED) < NET_TOL
     assert (BUNDLED / G.ONNX_FILE).stat().st_size < 10 * 2 ** 20

@@ -1,4 +1,4 @@
-"""Training data at scale (model/dataset.py): a synthetic BEAT2-layout tree of
+"""Training data at scale (model/training/dataset.py): a synthetic BEAT2-layout tree of
 300 files made from the capture (time shifts, mirrors, renamed speakers) is
 indexed in <= 10 s (cached re-index faster), split by speaker, and trained on
 by streaming with peak memory <= 2 GB."""
@@ -45,7 +45,7 @@ def tree(tmp_path_factory):
 
 
 def test_index_is_fast_cached_and_split_by_speaker(tree):
-    from model.dataset import build_index, split_by_speaker
+    from model.training.dataset import build_index, split_by_speaker
     msgs = []
     t = time.perf_counter()
     entries = build_index(tree, log=msgs.append)
@@ -64,8 +64,8 @@ def test_index_is_fast_cached_and_split_by_speaker(tree):
 
 
 def test_streaming_training_stays_small(tree, tmp_path):
-    code = ("import sys; sys.path.insert(0, %r); from model.train import main; "
-            "from model.benchmark import peak_rss_mib; "
+    code = ("import sys; sys.path.insert(0, %r); from model.training.train import main; "
+            "from model.training.benchmark import peak_rss_mib; "
             "rc = main(sys.argv[1:]); print('PEAK_MB', peak_rss_mib()); "
             "sys.exit(rc)") % str(REPO)
     res = subprocess.run([sys.executable, "-c", code, "--data", str(tree), "--stream", "--holdout-speakers", "2",

@@ -10,7 +10,7 @@ SHARED = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"
                     reason=f"BEAT2 capture / dev_audio not found at {SHARED}")
 def test_capture_reproduces_design_numbers():
     """DESIGN.md: lip_r 0.29, exp_r 0.22, BC 0.36, jerk 65, speed 0.26; wrong audio lip_r ~ 0."""
-    from model.evaluate import capture_reference
+    from model.training.evaluate import capture_reference
     ref = capture_reference(SHARED)
     own, wrong = ref["own_audio"], ref["wrong_audio"]
     assert abs(own["lip_r"] - 0.29) < 0.03
@@ -22,7 +22,7 @@ def test_capture_reproduces_design_numbers():
 
 
 def test_best_lag_r_finds_shift():
-    from model.evaluate import best_lag_r
+    from model.training.evaluate import best_lag_r
     rng = np.random.default_rng(0)
     env = rng.standard_normal(500)
     sig = np.roll(env, 2)  # signal lags the audio by 2 frames

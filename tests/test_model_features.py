@@ -67,7 +67,7 @@ def test_bad_files(tmp_path):
 
 @NEEDS_DATA
 def test_alignment_jaw_vs_rms_on_capture():
-    from model.evaluate import lip_r
+    from model.training.evaluate import lip_r
     from model.motion import MotionClip
     clip = MotionClip.load(SHARED / "beat2" / "smplxflame_30" / "2_scott_0_1_1.npz")
     w = load_audio(SHARED / "beat2" / "wave16k" / "2_scott_0_1_1.wav")

@@ -44,7 +44,7 @@ def test_lipsync_report_has_the_baseline_row(tmp_path):
     need(BEAT2_NPZ)
     need(SHARED_DATA / "dev_audio")
     from model.generate import Generator
-    from model.lipsync_eval import format_lipsync, lipsync_report
+    from model.training.lipsync_eval import format_lipsync, lipsync_report
     rep = lipsync_report(Generator.load(backend="onnx"), [0], 2, 2.0, "moderate", out=tmp_path)
     h = rep["heldout"]
     assert h["capture"]["contrast"] > 1.2 and h["capture"]["contrast_allphone"] > 1.5   # 1.49 / 1.86
@@ -65,7 +65,7 @@ def test_ridge_cross_validation_inside_the_training_part():
     capture's first 80 %; every input carries some of the jaw, none reaches
     the capture's own contrast."""
     need(BEAT2_NPZ)
-    from model.lipsync_eval import CV_INPUTS, ridge_cv
+    from model.training.lipsync_eval import CV_INPUTS, ridge_cv
     cv = ridge_cv(contexts=(2,))
     assert len(cv["capture"]) == 4 and min(cv["capture"]) > 1.2
     assert set(cv[2]) == set(CV_INPUTS)
@@ -128,7 +128,7 @@ def test_dev_only_reports_and_face_sigma_choice(tmp_path):
     import shutil
     need(SHARED_DATA / "dev_audio")
     from model.generate import DEFAULT_WEIGHTS_DIR, Generator
-    from model.lipsync_eval import arkit_face_report, closure_effect, dev_contrasts, tune_face_sigma
+    from model.training.lipsync_eval import arkit_face_report, closure_effect, dev_contrasts, tune_face_sigma
     g = Generator.load(backend="onnx")
     dev = dev_contrasts(g, [0], 2, 2.0, "moderate")
     assert len(dev) >= 4 and all(np.isfinite(v["contrast"]) and v["jaw_jerk"] > 0 for v in dev.values())

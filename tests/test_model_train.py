@@ -12,7 +12,7 @@ pytestmark = pytest.mark.skipif(not (SHARED / "beat2" / "smplxflame_30").is_dir(
 
 
 def _args(tmp, steps, resume=False):
-    from model.train import build_parser
+    from model.training.train import build_parser
     return build_parser().parse_args([
         "--data", str(SHARED / "beat2"), "--out", str(tmp / "w"), "--ckpt", str(tmp / "ckpt.pt"),
         "--steps", str(steps), "--batch", "8", "--window", "60", "--overlap", "12", "--d-model", "32",
@@ -22,7 +22,7 @@ def _args(tmp, steps, resume=False):
 
 def test_tiny_training_run_loss_falls_and_resumes(tmp_path):
     from model.generate import Generator
-    from model.train import train
+    from model.training.train import train
     torch.set_num_threads(1)
     info = train(_args(tmp_path, 60))
     st = torch.load(tmp_path / "ckpt.pt", weights_only=True)
@@ -63,10 +63,10 @@ def test_ddp_two_processes_match_one_process_with_the_whole_batch(tmp_path):
     repo = pathlib.Path(__file__).resolve().parents[1]
     runs = {}
     for name, cmd in {
-        "one": [sys.executable, "-m", "model.train"],
-        "accum": [sys.executable, "-m", "model.train"],
+        "one": [sys.executable, "-m", "model.training.train"],
+        "accum": [sys.executable, "-m", "model.training.train"],
         "ddp": [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                str(29500 + os.getpid() % 1000), "-m", "model.train"],
+                str(29500 + os.getpid() % 1000), "-m", "model.training.train"],
     }.items():
         d = tmp_path / name
         d.mkdir()
@@ -85,7 +85,7 @@ def test_ddp_two_processes_match_one_process_with_the_whole_batch(tmp_path):
     d = tmp_path / "ddp_resume"
     d.mkdir()
     ddp = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-           str(29500 + os.getpid() % 1000), "-m", "model.train"]
+           str(29500 + os.getpid() % 1000), "-m", "model.training.train"]
     for extra in (["--steps", "12"], ["--steps", "20", "--resume"]):
         argv = _ddp_argv(d) + extra
         res = subprocess.run(ddp + argv, cwd=repo, capture_output=True, text=True, timeout=900,
@@ -99,7 +99,7 @@ def test_ddp_two_processes_match_one_process_with_the_whole_batch(tmp_path):
 
 def test_bf16_autocast_path_runs(tmp_path):
     """The CUDA mixed-precision path (bfloat16 autocast), exercised on the CPU."""
-    from model.train import build_parser, train
+    from model.training.train import build_parser, train
     info = train(build_parser().parse_args(_ddp_argv(tmp_path, extra=("--bf16",))))
     losses = torch.load(tmp_path / "ckpt.pt", weights_only=True)["losses"].numpy()
     assert info["bf16"] and len(losses) == 20 and np.isfinite(losses).all()
@@ -112,7 +112,7 @@ def test_viseme_input_training_and_phone_dropout(tmp_path):
     about the requested share of windows."""
     pytest.importorskip("pocketsphinx")
     from model.generate import Generator
-    from model.train import Dataset, build_parser, train
+    from model.training.train import Dataset, build_parser, train
     torch.set_num_threads(1)
     args = build_parser().parse_args(_ddp_argv(tmp_path, extra=("--visemes", "--viseme-dropout", "0.5",
                                                                 "--mouth-phonetic", "--phones")))
@@ -142,9 +142,9 @@ def test_facegood_jaw_supervision_windows(tmp_path):
     fg = SHARED / "facegood"
     if not fg.is_dir():
         pytest.skip(f"FACEGOOD takes not found at {fg}")
-    from model.facegood import JAW_COLUMNS, load_takes
+    from model.training.facegood import JAW_COLUMNS, load_takes
     from model.representation import FRAME_DIM
-    from model.train import Dataset, build_parser, train
+    from model.training.train import Dataset, build_parser, train
     assert "1114_3_16" not in {t.name for t in load_takes(fg)}
     ds = Dataset(SHARED / "beat2", 0.2, [1.0], 60, log=lambda *a: None, facegood=str(fg), facegood_share=0.25)
     assert len(ds.facegood) == 6 and 0.005 < ds.calibration.scale < 2.0

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
 sys.path.insert(0, str(REPO))
 from cospeech_cli import DEMO_AUDIO, load_package, scene_with_speech  # noqa: E402
-from model.benchmark import peak_rss_mib  # noqa: E402
+from model.training.benchmark import peak_rss_mib  # noqa: E402
 
 
 def main() -> None:

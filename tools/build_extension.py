@@ -61,7 +61,7 @@ PYTHONS = {
     "3.13": {"abi": "cp313", "pins": REQ / "bpy52.txt", "blender": ("5.1.0", "5.3.0")},
 }
 STAGE_ITEMS = ["blender_manifest.toml", "__init__.py", "README.md", "addon", "operators", "panels", "model"]
-EXCLUDE_DIRS = {"__pycache__", ".pytest_cache", "eval_plots"}
+EXCLUDE_DIRS = {"__pycache__", ".pytest_cache", "eval_plots", "training"}
 #: Blender bundles numpy; shipping another copy would shadow it.
 SKIP_WHEELS = re.compile(r"^numpy-")
 
@@ -85,6 +85,16 @@ def range_label(lo: str, hi: str) -> str:
 def pip_python(version: str) -> str:
     """An interpreter of Python ``version`` with pip, to run ``pip download`` under
     (pip evaluates ``python_version`` markers with the running interpreter)."""
+    found = find_pip_python(version)
+    if found is None:
+        tag = version.replace(".", "")
+        raise SystemExit(f"no Python {version} with pip found (set PYTHON{tag}=/path/to/python{version}); "
+                         "it downloads the wheels for Blenders running Python " + version)
+    return found
+
+
+def find_pip_python(version: str) -> str | None:
+    """:func:`pip_python`, or None when this machine has no such interpreter."""
     if "%d.%d" % sys.version_info[:2] == version:
         return sys.executable
     tag = version.replace(".", "")
@@ -97,10 +107,10 @@ def pip_python(version: str) -> str:
     except (OSError, subprocess.CalledProcessError):
         pass
     for c in candidates:
-        if c and subprocess.run([c, "-m", "pip", "--version"], capture_output=True).returncode == 0:
+        if c and os.path.isfile(c) and subprocess.run([c, "-m", "pip", "--version"],
+                                                      capture_output=True).returncode == 0:
             return c
-    raise SystemExit(f"no Python {version} with pip found (set PYTHON{tag}=/path/to/python{version}); "
-                     "it downloads the wheels for Blenders running Python " + version)
+    return None
 
 
 def stage(dest: Path) -> None:
@@ -180,9 +190,13 @@ def main(argv=None) -> int:
     tool = blender_ext()
     for old in out.glob("cospeech-*.zip"):
         old.unlink()
-    made = []
+    made, skipped = [], []
     for pythons, blender in builds(args.layout):
         label = range_label(*blender)
+        missing = [py for py in pythons if find_pip_python(py) is None]
+        if missing:
+            skipped.append((label, missing))
+            continue
         for plat in args.platforms:
             # One staged tree per zip, so each zip's manifest lists exactly its
             # platform, its wheels and its Blender range (the 4.5 builder's
@@ -215,6 +229,9 @@ def main(argv=None) -> int:
     too_big = [z.name for z in made if z.stat().st_size > 250 * 2**20]
     if too_big:
         raise SystemExit(f"zips above 250 MiB: {too_big}")
+    for label, missing in skipped:
+        print(f"skipped the {label} zips: no Python {', '.join(missing)} with pip here; "
+              "`bash tools/setup.sh test` makes one (.venv52), or set PYTHON313=/path/to/python3.13")
     return 0
 
 

@@ -1,9 +1,10 @@
-"""Build the face assets the extension ships, from ``../shared/data`` (never committed).
+"""Build the face assets the extension ships, from ``../shared/data``.
 
     .venv/bin/python tools/build_face_assets.py [--shared ../shared/data]
 
-Writes (all git-ignored; ``tools/setup.sh`` runs this, and the extension zip
-picks the files up from where they are written):
+Writes (committed, MIT-licensed, each with its licence notice, so a fresh
+clone, the demo and every zip have the face without ``../shared``;
+``tools/setup.sh`` runs this only when they are missing):
 
 ``addon/assets/ict_head.npz``
     The ICT-FaceKit head (USC ICT Vision and Graphics Lab, MIT licence) for

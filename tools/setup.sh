@@ -61,8 +61,11 @@ make_env() {  # make_env DIR PYTHON REQUIREMENTS [NODEPS_REQUIREMENTS]
 
 PY311=$(find_python 3.11)
 make_env .venv "$PY311" requirements/bpy45.txt requirements/nodeps.txt
-# the ICT-FaceKit head and the viseme table, built from ../shared/data (never committed)
-.venv/bin/python tools/build_face_assets.py
+# the ICT-FaceKit head and the viseme table (MIT, committed with their licence notices):
+# rebuilt from ../shared/data only when missing (python tools/build_face_assets.py rebuilds them)
+if [ ! -f addon/assets/ict_head.npz ] || [ ! -f model/assets/oculus_visemes.json ]; then
+  .venv/bin/python tools/build_face_assets.py
+fi
 
 if [ "$what" = test ]; then
   if ! command -v assimp >/dev/null 2>&1; then

@@ -24,6 +24,9 @@ const out = {
   animations: gltf.animations.length, duration: clip ? clip.duration : null,
   bones: bones.size,
   morph_tracks: clip ? clip.tracks.filter((t) => t.name.endsWith('.morphTargetInfluences')).length : 0,
+  morph_track_names: clip ? clip.tracks.filter((t) => t.name.endsWith('.morphTargetInfluences')).map((t) => t.name) : [],
+  morph_targets: Object.fromEntries((() => { const m = []; gltf.scene.traverse((o) => {
+    if (o.morphTargetDictionary) m.push([o.name, Object.keys(o.morphTargetDictionary).length]); }); return m; })()),
   positions: [],
 };
 const bone = gltf.scene.getObjectByName(boneName);

@@ -1,6 +1,6 @@
 """Speed / memory benchmark of feature extraction and sampling (prints, never asserts).
 
-    python -m model.benchmark [--weights DIR] [--device cpu] [--threads 1] [--backend torch|onnx]
+    python -m model.training.benchmark [--weights DIR] [--device cpu] [--threads 1] [--backend torch|onnx]
 
 For synthetic speech-like audio of 10 s, 60 s and 10 min it prints, for the
 feature extractor and for the sampler at 1, 4 and 10 Euler steps (guidance 2,
@@ -48,7 +48,7 @@ def peak_rss_mib() -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m model.benchmark", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m model.training.benchmark", description=__doc__.split("\n")[0])
     ap.add_argument("--weights", default=None)
     ap.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--threads", type=int, default=1)
@@ -56,9 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--durations", type=float, nargs="+", default=[10.0, 60.0, 600.0])
     ap.add_argument("--steps", type=int, nargs="+", default=[1, 4, 10])
     args = ap.parse_args(argv)
-    from .backends import resolve_backend
-    from .features import audio_features, network_features
-    from .generate import Generator
+    from ..backends import resolve_backend
+    from ..features import audio_features, network_features
+    from ..generate import Generator
     backend = resolve_backend(args.backend)
     if backend == "torch":
         import torch

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .motion import MotionClip
-from .representation import FRAME_DIM, JAW_COLUMNS, Normaliser, rotvec_to_6d
+from ..motion import MotionClip
+from ..representation import FRAME_DIM, JAW_COLUMNS, Normaliser, rotvec_to_6d
 
 JAW_SHAPE = "mouth_stretch_c"
 HELD_OUT = ("1114_3_16",)

@@ -1,6 +1,6 @@
 """(Re)export the bundled network for ONNX Runtime.
 
-    python -m model.export_onnx [--weights DIR] [--check]
+    python -m model.training.export_onnx [--weights DIR] [--check]
 
 Reads ``cospeech.safetensors`` + ``cospeech.json`` from ``DIR`` (default the
 bundled ``model/weights/``), writes ``cospeech.onnx`` beside them (float32,
@@ -19,11 +19,11 @@ import numpy as np
 
 def compare(weights_dir: str | Path | None = None, batch: int = 2, frames: int = 120, seed: int = 0) -> float:
     """Max abs difference of the torch and ONNX denoisers on random inputs (normalised units)."""
-    from .backends import OnnxDenoiser, TorchDenoiser
-    from .generate import DEFAULT_WEIGHTS_DIR, ONNX_FILE, _load_torch_net
-    from .representation import FRAME_DIM
+    from ..backends import OnnxDenoiser, TorchDenoiser
+    from ..weights_io import DEFAULT_WEIGHTS_DIR, ONNX_FILE, load_torch_net
+    from ..representation import FRAME_DIM
     d = Path(weights_dir) if weights_dir else DEFAULT_WEIGHTS_DIR
-    net, _, meta = _load_torch_net(d)
+    net, _, meta = load_torch_net(d)
     tdn, odn = TorchDenoiser(net, "cpu"), OnnxDenoiser(d / ONNX_FILE, device="cpu", threads=1)
     rng = np.random.default_rng(seed)
     B, T, F, A = batch, frames, FRAME_DIM, net.cfg.audio_dim
@@ -35,11 +35,11 @@ def compare(weights_dir: str | Path | None = None, batch: int = 2, frames: int =
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m model.export_onnx", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m model.training.export_onnx", description=__doc__.split("\n")[0])
     ap.add_argument("--weights", default=None, help="weights folder (default: bundled model/weights)")
     ap.add_argument("--no-check", action="store_true", help="skip the torch vs ONNX Runtime comparison")
     args = ap.parse_args(argv)
-    from .generate import WeightsError, export_bundle_onnx
+    from ..generate import WeightsError, export_bundle_onnx
     try:
         path = export_bundle_onnx(args.weights)
     except WeightsError as exc:

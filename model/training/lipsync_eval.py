@@ -1,7 +1,7 @@
 """Lip-sync evaluation: phoneme contrast and jaw correlation, model vs a
 ridge-regression baseline vs the capture.
 
-    .venv/bin/python -m model.lipsync_eval --out out/eval --seeds 0 1 2
+    .venv/bin/python -m model.training.lipsync_eval --out out/eval --seeds 0 1 2
 
 * Held-out segment (the last ``holdout`` of BEAT2 2_scott_0_1_1): Pearson r
   of the generated jaw opening with the capture's, and the phoneme contrast
@@ -18,7 +18,7 @@ ridge-regression baseline vs the capture.
   (``features.network_features(visemes=True)``) with ±4 frames.  A model that
   does not beat them is not done.  With the FACEGOOD takes present, (c) the
   same features fitted on the capture's training part plus the FACEGOOD
-  training takes (jaw calibrated as in :mod:`model.facegood`) -- the
+  training takes (jaw calibrated as in :mod:`model.training.facegood`) -- the
   baseline of a network trained with ``--facegood``.
 * FACEGOOD held-out take ``1114_3_16`` (when present): Pearson r of the
   generated jaw opening with its ``mouth_stretch_c`` (jawOpen) track.
@@ -38,13 +38,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .features import (FEATURE_DIM, FEATURE_NAMES, LOUDNESS_NAMES, SAMPLE_RATE, audio_features, closure_cue,
+from ..features import (FEATURE_DIM, FEATURE_NAMES, LOUDNESS_NAMES, SAMPLE_RATE, audio_features, closure_cue,
                        load_audio, network_features)
-from .motion import MotionClip
-from .phones import (BILABIALS, OPEN_VOWELS, PHONE_DIM, VISEME_DIM, Phone, PhoneError, allphone, centre_frames,
+from ..motion import MotionClip
+from .plots import plot_phones
+from ..phones import (BILABIALS, OPEN_VOWELS, PHONE_DIM, VISEME_DIM, Phone, PhoneError, allphone, centre_frames,
                      jaw_opening, phoneme_contrast, textgrid_phones)
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 FPS = 30.0
 N_MEL = 40
 CONTEXT = 2
@@ -84,7 +85,7 @@ FG_BASELINE = "network input, ±4 frames, fitted on capture + FACEGOOD training 
 def fit_ridge_with_facegood(wave: np.ndarray, clip: MotionClip, folder: Path):
     """Ridge (alpha 10) on the network input from the capture's training part
     (``wave``, ``clip``) plus the FACEGOOD training takes, jaw calibrated by
-    :class:`model.facegood.JawCalibration` (the ``ridge_input_fg`` baseline)."""
+    :class:`model.training.facegood.JawCalibration` (the ``ridge_input_fg`` baseline)."""
     from .facegood import JawCalibration, load_takes
     takes = load_takes(folder)
     cal = JawCalibration.fit(clip.poses[:, 66:69], np.concatenate([t.jaw_open for t in takes]))
@@ -165,28 +166,6 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
 
 def shift(phones: list[Phone], seconds: float) -> list[Phone]:
     return [Phone(p.label, p.start - seconds, p.end - seconds) for p in phones if p.start >= seconds]
-
-
-def plot_phones(path: Path, curves: dict[str, np.ndarray], phones: list[Phone], title: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    n = max(len(c) for c in curves.values())
-    fig, ax = plt.subplots(figsize=(14, 3.2))
-    t = np.arange(n) / FPS
-    for i, f in enumerate(centre_frames(phones, n, FPS, BILABIALS)):
-        ax.axvline(f / FPS, color="tab:red", alpha=0.35, lw=1, label="P B M" if i == 0 else None)
-    for i, f in enumerate(centre_frames(phones, n, FPS, OPEN_VOWELS)):
-        ax.axvline(f / FPS, color="tab:green", alpha=0.25, lw=1, label="open vowel" if i == 0 else None)
-    for name, c in curves.items():
-        ax.plot(t[:len(c)], c, lw=1.2, label=name)
-    ax.set_xlabel("seconds")
-    ax.set_ylabel("jaw opening (rad)")
-    ax.set_title(title)
-    ax.legend(loc="upper right", fontsize=8, ncol=4)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
 
 
 def lipsync_report(gen, seeds: list[int], steps: int, guidance: float, style: str, holdout: float = 0.2,
@@ -279,7 +258,7 @@ def closure_effect(gen, amounts: list[float], seeds: list[int], steps: int, guid
     """Phoneme contrast and jaw jerk of the dev clips' takes under the *Lip
     Closure* dial (``model/adjust.py``, cue from the clip's audio) at each
     amount (percent), mean over seeds."""
-    from .adjust import Adjustments, adjust
+    from ..adjust import Adjustments, adjust
     out = {}
     for name, w, phones in english_dev_clips():
         clips = [gen.generate(w, SAMPLE_RATE, seed=s, steps=steps, guidance=guidance, style=style) for s in seeds]
@@ -319,7 +298,7 @@ def tune_face_sigma(weights: str | None, sigmas: list[float], seeds: list[int], 
     clips only: the value whose mean jaw jerk over the dev clips is closest
     (log ratio) to the jaw jerk of the *training* part of the capture.  With
     ``write`` the choice and the grid's numbers go into ``cospeech.json``."""
-    from .generate import CONFIG_FILE, DEFAULT_WEIGHTS_DIR, Generator
+    from ..generate import CONFIG_FILE, DEFAULT_WEIGHTS_DIR, Generator
     full = MotionClip.load(SHARED / "beat2" / "smplxflame_30" / "2_scott_0_1_1.npz")
     target = jaw_jerk(jaw_opening(full.poses[:int(math.floor(full.num_frames * (1 - holdout)))]))
     gen = Generator.load(weights, backend="onnx")
@@ -335,7 +314,7 @@ def tune_face_sigma(weights: str | None, sigmas: list[float], seeds: list[int], 
            "dev_mean_jaw_jerk_by_face_sigma": {str(k): round(v, 1) for k, v in jerk.items()},
            "dev_mean_contrast_by_face_sigma": {str(k): round(float(np.mean([v["contrast"] for v in r.values()])), 3)
                                                for k, r in by.items()},
-           "command": "python -m model.lipsync_eval --tune-face-sigma ... --write"}
+           "command": "python -m model.training.lipsync_eval --tune-face-sigma ... --write"}
     if write:
         p = Path(weights or DEFAULT_WEIGHTS_DIR) / CONFIG_FILE
         meta = json.loads(p.read_text())
@@ -351,7 +330,7 @@ def arkit_face_report(gen, seeds: list[int], steps: int, guidance: float, style:
     mouthClose) at P/B/M centres vs open-vowel centres (PocketSphinx phones);
     blinks per minute; fraction of frames with the brows raised > 0.1; the
     dominant viseme at P/B/M and at open vowels (when the table is built)."""
-    from .arkit import ARKIT_NAMES, VISEME_NAMES, VISEME_TABLE, arkit_weights, viseme_weights
+    from ..arkit import ARKIT_NAMES, VISEME_NAMES, VISEME_TABLE, arkit_weights, viseme_weights
     import os
     ix = {n: i for i, n in enumerate(ARKIT_NAMES)}
     out = {}
@@ -407,8 +386,8 @@ def format_lipsync(rep: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .generate import DEFAULT_STYLE, Generator
-    ap = argparse.ArgumentParser(prog="python -m model.lipsync_eval", description=__doc__.split("\n\n")[0])
+    from ..generate import DEFAULT_STYLE, Generator
+    ap = argparse.ArgumentParser(prog="python -m model.training.lipsync_eval", description=__doc__.split("\n\n")[0])
     ap.add_argument("--weights", default=None)
     ap.add_argument("--out", type=Path, default=Path("out/eval"))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])

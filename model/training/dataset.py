@@ -145,12 +145,12 @@ def split_by_speaker(entries: list[Entry], holdout: int | list[str], seed: int =
 
 class StreamingDataset:
     """Training windows streamed from indexed clips (module doc); the interface
-    of ``model.train.Dataset``: ``batch``, ``norm``, ``thresholds``, ``sources``."""
+    of ``model.training.train.Dataset``: ``batch``, ``norm``, ``thresholds``, ``sources``."""
 
     def __init__(self, root, entries: list[Entry], window: int, *, sample_files: int = 8, cache_files: int = 8,
                  files_per_batch: int = 4, seed: int = 0, speakers: bool = False, log=print,
                  visemes: bool = False, viseme_dropout: float = 0.0, phones: bool = False):
-        from .train import fit_norm_and_terciles
+        from .windows import fit_norm_and_terciles
         self.root, self.window = Path(root), window
         self.entries = [e for e in entries if e.frames / e.fps * 30.0 >= window + 2]
         if not self.entries:
@@ -174,8 +174,8 @@ class StreamingDataset:
             f"({time.time() - t:.1f} s); cache {cache_files} clips")
 
     def _read(self, i: int, with_audio: bool = True):
-        from .features import FPS, SAMPLE_RATE
-        from .motion import MotionClip
+        from ..features import FPS, SAMPLE_RATE
+        from ..motion import MotionClip
         e = self.entries[i]
         clip = MotionClip.load(self.root / e.npz)
         if abs(clip.fps - FPS) > 1e-6:
@@ -191,9 +191,9 @@ class StreamingDataset:
         if i in self._cache:
             self._cache.move_to_end(i)
             return self._cache[i]
-        from .features import SAMPLE_RATE, network_features
-        from .representation import mirror_clip
-        from .train import upper_body_speed
+        from ..features import SAMPLE_RATE, network_features
+        from ..representation import mirror_clip
+        from .windows import upper_body_speed
         clip, wave = self._read(i)
         feats = network_features(wave, SAMPLE_RATE, visemes=self.visemes, phones=self.phones)[1]
         T = min(clip.num_frames, feats.shape[0])
@@ -209,7 +209,7 @@ class StreamingDataset:
 
     def batch(self, rng: np.random.Generator, B: int):
         import torch
-        from .train import STYLE_IDS, drop_visemes, random_mask
+        from .windows import STYLE_IDS, drop_visemes, random_mask
         W = self.window
         files = rng.choice(len(self.entries), min(self.files_per_batch, len(self.entries)), replace=False, p=self.p)
         xs, aus, st, ms, sp = [], [], [], [], []

@@ -2,8 +2,8 @@
 
 Pure numpy/scipy/librosa (+ torch via generate.py); never imports bpy.
 
-    python -m model.evaluate --out out/eval            # held-out 20 % + dev_audio
-    python -m model.evaluate --capture-only            # the capture's own numbers
+    python -m model.training.evaluate --out out/eval            # held-out 20 % + dev_audio
+    python -m model.training.evaluate --capture-only            # the capture's own numbers
 
 Metric definitions (all at 30 fps; joint positions from
 ``skeleton.forward_kinematics``, metres):
@@ -44,9 +44,10 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import argrelextrema
 
-from .features import SAMPLE_RATE, load_audio, rms_envelope
-from .motion import MotionClip
-from .skeleton import UPPER_BODY, forward_kinematics
+from ..features import SAMPLE_RATE, load_audio, rms_envelope
+from ..motion import MotionClip
+from .plots import plot_jaw, plot_speed
+from ..skeleton import UPPER_BODY, forward_kinematics
 
 FPS = 30.0
 BC_SIGMA = 0.3
@@ -54,7 +55,7 @@ BC_ORDER = 7
 BC_THRESHOLD = 0.3
 TRIM_S = 2.0
 TRANS_SIGMAS = (2.0, 4.0, 8.0, 12.0, 20.0)
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
@@ -185,48 +186,6 @@ def core_metrics(clip: MotionClip, wave: np.ndarray, ref_mean_speed: np.ndarray)
             "silence": silence_stats(clip, pos, env), "frames": clip.num_frames}
 
 
-def plot_jaw(path: Path, env: np.ndarray, curves: dict[str, np.ndarray], title: str) -> None:
-    """PNG of jaw opening curves over the RMS envelope."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    n = min(len(env), min(len(c) for c in curves.values()), 600)
-    t = np.arange(n) / FPS
-    fig, ax = plt.subplots(figsize=(10, 3.2))
-    ax2 = ax.twinx()
-    ax2.fill_between(t, 0, env[:n], color="0.85", label="audio RMS")
-    ax2.set_ylabel("RMS")
-    ax.set_zorder(ax2.get_zorder() + 1)
-    ax.patch.set_visible(False)
-    for name, c in curves.items():
-        ax.plot(t, c[:n], lw=1.0, label=name)
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("jaw opening |poses[:,66]| (rad)")
-    ax.set_title(title)
-    ax.legend(loc="upper right", fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-
-
-def plot_speed(path: Path, curves: dict[str, np.ndarray], title: str) -> None:
-    """PNG of upper-body speed curves (m/s)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(10, 3.2))
-    for name, pos in curves.items():
-        sp = np.linalg.norm(np.diff(pos[:, list(UPPER_BODY)], axis=0), axis=-1).mean(1) * FPS
-        ax.plot(np.arange(len(sp)) / FPS, sp, lw=0.9, label=name)
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("upper-body speed (m/s)")
-    ax.set_title(title)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-
-
 def capture_reference(data_dir: Path) -> dict:
     """Metrics of the full capture 2_scott_0_1_1 with its own audio (and with wrong audio)."""
     clip = MotionClip.load(data_dir / "beat2" / "smplxflame_30" / "2_scott_0_1_1.npz")
@@ -270,7 +229,7 @@ def tune_smoothing(weights: str | None, sigmas: list[float], steps: int, guidanc
     closest to the training part's jerk.  With ``write`` both are stored in
     the weights' ``cospeech.json``.
     """
-    from .generate import CONFIG_FILE, DEFAULT_WEIGHTS_DIR, Generator
+    from ..generate import CONFIG_FILE, DEFAULT_WEIGHTS_DIR, Generator
     gen = Generator.load(weights, device)
     full = MotionClip.load(SHARED / "beat2" / "smplxflame_30" / "2_scott_0_1_1.npz")
     n_train = int(math.floor(full.num_frames * (1 - holdout)))
@@ -312,7 +271,7 @@ def tune_smoothing(weights: str | None, sigmas: list[float], steps: int, guidanc
 def evaluate(weights: str | None, out: Path, seeds: list[int], steps: int, guidance: float, style: str,
              holdout: float = 0.2, device: str = "cpu", smooth_sigma: float | None = None) -> dict:
     """Held-out segment + every dev_audio clip; writes metrics.json and PNGs into ``out``."""
-    from .generate import Generator
+    from ..generate import Generator
     out.mkdir(parents=True, exist_ok=True)
     gen = Generator.load(weights, device)
     if smooth_sigma is not None:
@@ -420,7 +379,7 @@ def format_table(rep: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m model.evaluate", description="CoSpeech evaluator (DESIGN.md metrics)")
+    ap = argparse.ArgumentParser(prog="python -m model.training.evaluate", description="CoSpeech evaluator (DESIGN.md metrics)")
     ap.add_argument("--weights", default=None, help="weights folder (default bundled)")
     ap.add_argument("--out", default="out/eval", help="folder for metrics.json and PNGs")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
