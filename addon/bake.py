@@ -66,11 +66,18 @@ def _quaternions(clip: MotionClip, joints: tuple[int, ...]) -> np.ndarray:
 
 #: Takes longer than this (seconds) are stored as sampled f-curves.  Blender
 #: keeps a keyframe (BezTriple) in ~70 bytes and a sample (FPoint) in ~16:
-#: measured 1,199 MiB vs 269 MiB for 30 minutes x 323 f-curves at 30 fps.
-#: Samples play, export and regenerate like keys (linear between frames) but
-#: are not selectable: Graph Editor ▸ Channel ▸ Convert to Keyframes
-#: (``FCurve.convert_to_keyframes``) makes them editable.
-SAMPLED_TAKE_SECONDS = 600.0
+#: measured 1,199 MiB vs 269 MiB for 30 minutes x 323 f-curves at 30 fps, and
+#: a saved 5-minute take on the default rig 273 MB as keyframes
+#: (``tools/bench_long_takes.py``).  Samples play, export and regenerate like
+#: keys (linear between frames) but are not selectable: Graph Editor ▸
+#: Channel ▸ Convert to Keyframes (``FCurve.convert_to_keyframes``) makes
+#: them editable.
+SAMPLED_TAKE_SECONDS = 120.0
+#: Takes up to this long (seconds) keep the model's raw output with them
+#: (:mod:`addon.raw_store`, ~1 MB a minute: Adjust Take re-bakes from it,
+#: Regenerate Range on a retargeted character in-paints from it); longer ones
+#: read their keys (the extra copy would break the 30-minute memory budget).
+RAW_TAKE_SECONDS = 600.0
 
 
 def _points(fc):

@@ -70,8 +70,9 @@ def select_only(objs, active) -> None:
     view_layer.objects.active = active
 
 
-def quiet_meshes(meshes) -> list:
-    """Disable modifiers (viewport) and mute shape keys of ``meshes``; returns what to restore."""
+def quiet_meshes(meshes, mute_keys: bool = True) -> list:
+    """Disable modifiers (viewport) and, with ``mute_keys``, mute the shape
+    keys of ``meshes``; returns what to restore."""
     saved = []
     for ob in meshes:
         if not ob.is_editable:
@@ -80,7 +81,7 @@ def quiet_meshes(meshes) -> list:
             saved.append((mod, "show_viewport", mod.show_viewport))
             mod.show_viewport = False
         key = ob.data.shape_keys if ob.data is not None else None
-        if key is not None and key.is_editable:
+        if mute_keys and key is not None and key.is_editable:
             for kb in key.key_blocks:
                 saved.append((kb, "mute", kb.mute))
                 kb.mute = True

@@ -194,6 +194,12 @@ def _scaled_copies(scene, arm, meshes, action, scale: float) -> dict:
                 compat.assign_action(key, src_key.animation_data.action)
         copies.append(mc)
     out["armature"], out["objects"] = arm_copy, copies
+    # the originals hold still meanwhile (restore_state gives their actions back), so the
+    # exporter's per-frame scene evaluation animates one rig, not two
+    for ob in originals:
+        for id_data in (ob, getattr(ob.data, "shape_keys", None)):
+            if id_data is not None and id_data.animation_data is not None:
+                id_data.animation_data.action = None
     bpy.context.view_layer.update()
     return out
 

@@ -115,7 +115,7 @@ class Job:
         applied to the regenerated frames only (keys elsewhere stay as they were)."""
         adj = take_adjust.settings_of(self.base_take)
         base_raw = raw_store.load_raw(self.base_take)
-        if adj is None or adj.is_identity() or base_raw is None or action.get("cospeech_sampled"):
+        if adj is None or adj.is_identity() or base_raw is None or raw_store.RAW not in action:
             return
         n = min(base_raw.num_frames, clip.num_frames)
         new = ~np.asarray(self.full_mask[:n], bool)                  # True: regenerated frame
@@ -170,7 +170,7 @@ class Job:
                 face_seed = seed if self.base_take is None else int(self.base_take.get("cospeech_seed", seed))
                 _bake_faces(self.rig_info, action, clip, context.scene, self.span, face_seed)
                 action["cospeech_face_seed"] = face_seed
-            if not action.get("cospeech_sampled"):   # long (sampled) takes: the dials read their keys
+            if clip.num_frames <= bake.RAW_TAKE_SECONDS * MODEL_FPS:   # longer: the dials read the keys
                 raw_store.store_raw(action, clip, self.cue)      # the artist dials re-bake from it
             if self.base_take is not None:
                 self._redial(context, action, clip)

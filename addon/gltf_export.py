@@ -23,10 +23,18 @@ import os
 
 import bpy
 
-from .export_common import (ExportError, export_objects, finish_file, progress_handler, restore_state,
-                            save_state, select_only, take_range, target_path, temporary_path)
+from .export_common import (ExportError, export_objects, finish_file, progress_handler, quiet_meshes,
+                            restore_meshes, restore_state, save_state, select_only, take_range, target_path,
+                            temporary_path)
 from .fbx_export import deform_only
 from .rig import RigInfo
+
+
+#: Hide the meshes' modifiers while the exporter steps the frames (as the FBX
+#: export does; the skin comes from the vertex groups, the sampled bone
+#: transforms are the same).  Shape keys stay on: Blender's glTF exporter
+#: leaves muted keys out of the morph targets.
+QUIET_MESHES = True
 
 
 def export_take(rig: RigInfo, action, filepath: str, scene=None, progress=None) -> str:
@@ -56,6 +64,7 @@ def export_take(rig: RigInfo, action, filepath: str, scene=None, progress=None) 
     tmp = temporary_path(filepath)
     objs = export_objects(rig)
     saved = save_state(scene, objs)
+    quiet = quiet_meshes([ob for ob in objs if ob.type == "MESH"], mute_keys=False) if QUIET_MESHES else []
     handler = progress_handler(progress, action) if progress is not None else None
     ok = False
     try:
@@ -81,6 +90,7 @@ def export_take(rig: RigInfo, action, filepath: str, scene=None, progress=None) 
         finish_file(tmp, filepath, ok)
         if handler is not None and handler in bpy.app.handlers.frame_change_post:
             bpy.app.handlers.frame_change_post.remove(handler)
+        restore_meshes(quiet)
         restore_state(scene, saved)
     return filepath
 

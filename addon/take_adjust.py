@@ -14,7 +14,7 @@ values are fingerprinted (CRC-32 of the float32 values, JSON in
 the user and is left alone (reported) unless ``overwrite_edited`` is set.
 Frames with a selected key keep their values (the regenerate locks).
 Takes without raw output (imported .npz, older versions, and takes over
-``bake.SAMPLED_TAKE_SECONDS``, whose extra copy -- ~70 MB for 30 minutes,
+``bake.RAW_TAKE_SECONDS``, whose extra copy -- ~70 MB for 30 minutes,
 twice with Blender's undo step -- would break the long-audio memory
 budget) use their keys as the source, and say so.
 """

@@ -29,7 +29,7 @@ def take_to_clip(info: rig.RigInfo, take, f0: int, f1: int, fps: float) -> Motio
         if raw is None:
             raise GenerationError(
                 f"Take '{take.name}' on '{info.armature.name}' keeps no model output (takes over "
-                f"{bake.SAMPLED_TAKE_SECONDS / 60:.0f} minutes, or imported): it cannot be regenerated "
+                f"{bake.RAW_TAKE_SECONDS / 60:.0f} minutes, or imported): it cannot be regenerated "
                 "on a retargeted character; generate a new take instead.")
         clip = raw.resample(fps)
         idx = np.minimum(np.arange(f1 - f0 + 1), clip.num_frames - 1)
@@ -136,11 +136,13 @@ def _splice(action, fresh_curves: dict, a: int, b: int, locked: set) -> None:
         if src is None:
             continue
         co, sco = bake.read_keys(fc), bake.read_keys(src)
-        lookup = dict(zip(np.round(sco[:, 0]).astype(int).tolist(), sco[:, 1].tolist()))
+        frames, sframes = np.round(co[:, 0]).astype(np.int64), np.round(sco[:, 0]).astype(np.int64)
+        if not len(sframes):
+            continue
+        j = np.clip(np.searchsorted(sframes, frames), 0, len(sframes) - 1)
+        pick = (frames >= a) & (frames <= b) & ~np.isin(frames, list(locked)) & (sframes[j] == frames)
         values = co[:, 1].copy()
-        for i, f in enumerate(np.round(co[:, 0]).astype(int).tolist()):
-            if a <= f <= b and f not in locked and f in lookup:
-                values[i] = lookup[f]
+        values[pick] = sco[j[pick], 1]
         if not np.array_equal(values, co[:, 1]):
             bake.write_values(fc, values)
 
@@ -162,8 +164,9 @@ def _continuous_quaternions(action, a: int, b: int) -> None:
         frames = np.round(cos[0][:, 0]).astype(int)
         q = np.stack([co[:, 1] for co in cos], 1)
         flipped = False
-        for i in range(1, len(frames)):
-            if a <= frames[i] <= b and float(q[i] @ q[i - 1]) < 0:
+        inside = np.flatnonzero((frames >= a) & (frames <= b))
+        for i in inside[inside > 0]:       # only the regenerated keys, in order
+            if float(q[i] @ q[i - 1]) < 0:
                 q[i] *= -1
                 flipped = True
         if flipped:

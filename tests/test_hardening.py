@@ -451,9 +451,11 @@ def test_backend_choice_and_warm_up(monkeypatch):
 
 
 def test_long_takes_are_sampled_and_still_regenerate(monkeypatch, tmp_path):
-    """Takes past bake.SAMPLED_TAKE_SECONDS are stored as f-curve samples (memory);
-    lowered here so a 4 s take takes that path."""
+    """Takes past bake.SAMPLED_TAKE_SECONDS are stored as f-curve samples (memory),
+    past bake.RAW_TAKE_SECONDS without the raw output; both lowered here so a 4 s
+    take takes that path."""
     monkeypatch.setattr(bake, "SAMPLED_TAKE_SECONDS", 1.0)
+    monkeypatch.setattr(bake, "RAW_TAKE_SECONDS", 1.0)
     scene, arm = new_scene()
     add_strip(scene, ARCTIC)
     assert run() == {"FINISHED"}

@@ -41,7 +41,7 @@ if [ "$zips" -lt 6 ] || [ -n "$(find blender_manifest.toml __init__.py README.md
 fi
 
 run "bpy 4.5 LTS: full suite" .venv/bin/python -q tests "$@" || status=1
-BLENDER_SIDE=(tests/test_bake.py tests/test_fbx.py tests/test_extension.py tests/test_operators.py tests/test_hardening.py tests/test_adjust.py tests/test_arkit_bake.py tests/test_retarget.py tests/test_panel.py tests/test_preview.py)
+BLENDER_SIDE=(tests/test_bake.py tests/test_fbx.py tests/test_gltf.py tests/test_characters.py tests/test_extension.py tests/test_operators.py tests/test_hardening.py tests/test_adjust.py tests/test_arkit_bake.py tests/test_retarget.py tests/test_panel.py tests/test_preview.py)
 run "bpy 5.0: Blender-side tests" .venv50/bin/python -q "${BLENDER_SIDE[@]}" "$@" || status=1
 run "bpy 5.2 LTS (Python 3.13, numpy 2): Blender-side and torch-free model tests" .venv52/bin/python -q \
     "${BLENDER_SIDE[@]}" tests/test_model_features.py tests/test_motion.py \
