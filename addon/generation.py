@@ -61,6 +61,8 @@ class Job:
     cue: np.ndarray | None = None        # closure cue of the heard audio (30 fps), for Lip Closure
     error: BaseException | None = None
     warning: str = ""
+    text: str = ""                       # the line's dialogue text (fresh generation): phones aligned to it
+    phones_note: str = ""                # where the phones came from (model.phones.viseme_features)
 
     # ---------------------------------------------------------- worker side
     def run(self) -> None:
@@ -96,7 +98,10 @@ class Job:
                 return not self.cancel.is_set()
             clip = gen.generate(self.wave, SAMPLE_RATE, style=self.style, guidance=self.guidance,
                                 seed=seed, steps=self.steps, known=self.known,
-                                known_mask=self.known_mask, progress=progress)
+                                known_mask=self.known_mask, progress=progress, text=self.text or None)
+            self.phones_note = getattr(gen, "phones_note", "")
+            if self.text and "not aligned" in self.phones_note and self.phones_note not in self.warning:
+                self.warning = "; ".join(filter(None, [self.warning, self.phones_note]))
             self.results.append((seed, clip))
 
     def whole_take(self, window: MotionClip) -> MotionClip:
@@ -230,6 +235,10 @@ def _record_source(action, job: Job, seed: int) -> None:
     action["cospeech_style"] = job.style
     action["cospeech_guidance"] = job.guidance
     action["cospeech_steps"] = job.steps
+    if job.text and job.base_take is None:
+        action["cospeech_text"] = job.text
+    if job.phones_note:
+        action["cospeech_phones"] = job.phones_note
 
 
 def read_span_audio(span: audio_mod.AudioSpan) -> np.ndarray:
@@ -294,7 +303,9 @@ def prepare_generate(context, create_rig: bool = True) -> Job:
     if info is not None:
         rig.check_bakeable(info, kwargs["parts"])
     wave = read_span_audio(span)
-    return Job(info, wave, span, **kwargs)
+    job = Job(info, wave, span, **kwargs)
+    job.text = str(getattr(scene.cospeech, "dialogue_text", "") or "").strip()
+    return job
 
 
 def find_rig(scene):

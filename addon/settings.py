@@ -79,6 +79,11 @@ class CoSpeechSettings(bpy.types.PropertyGroup):
     regen_start: IntProperty(name="Start", default=1, description="First frame to regenerate "
                              "(used when the scene's preview range is off)")
     regen_end: IntProperty(name="End", default=100, description="Last frame to regenerate")
+    dialogue_text: StringProperty(
+        name="Text", default="",
+        description="The line's dialogue text (English, optional): Generate aligns its words with the speech "
+                    "(PocketSphinx) and times the mouth by those phones instead of decoding them; if they do "
+                    "not match, the take is made from the decoded phones and the report says so")
 
     # artist dials (model/adjust.py): applied to the active take by "Adjust Take"
     adjust_preset: EnumProperty(

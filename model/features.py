@@ -269,8 +269,8 @@ SILENT_DB = 50.0
 SILENT_FLOOR_DB = -80.0
 
 
-def network_features(wave: np.ndarray, sr: int = SAMPLE_RATE, visemes: bool = False, phones: bool = False
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def network_features(wave: np.ndarray, sr: int = SAMPLE_RATE, visemes: bool = False, phones: bool = False,
+                     text: str | None = None, report: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The network's audio input and the raw acoustic features it came from.
 
     Args:
@@ -279,6 +279,8 @@ def network_features(wave: np.ndarray, sr: int = SAMPLE_RATE, visemes: bool = Fa
             (:func:`model.phones.viseme_features`) after the 48 normalised ones.
         phones: with ``visemes``, also the 39 ARPAbet one-hots after them
             (``NetConfig.phones``).
+        text: the dialogue's text: phones aligned to it (``model.align``),
+            else decoded; ``report["phones"]`` says which (:func:`model.phones.viseme_features`).
     Returns:
         (raw, feats): raw (T, 48) float32 as :func:`raw_audio_features`;
         feats (T, 48), (T, 63) or (T, 102) float32, T = ``num_frames(N, sr)``.  Frames
@@ -297,7 +299,7 @@ def network_features(wave: np.ndarray, sr: int = SAMPLE_RATE, visemes: bool = Fa
     from .phones import viseme_features
     y = _to_mono16k(wave, sr)
     with ThreadPoolExecutor(1) as ex:    # phones decode (in child processes when long) beside the acoustics
-        job = ex.submit(viseme_features, y, num_frames(len(y)), with_phones=phones)
+        job = ex.submit(viseme_features, y, num_frames(len(y)), with_phones=phones, text=text, report=report)
         raw = raw_audio_features(wave, sr)
         vis = job.result()
     feats = normalise_per_clip(raw)

@@ -289,7 +289,7 @@ class Generator:
     def generate(self, wave: np.ndarray, sr: int = SAMPLE_RATE, *, style: str = DEFAULT_STYLE,
                  guidance: float = 2.0, seed: int = 0, steps: int = DEFAULT_STEPS,
                  known: MotionClip | None = None, known_mask: np.ndarray | None = None,
-                 progress: Callable[[float], bool] | None = None) -> MotionClip:
+                 progress: Callable[[float], bool] | None = None, text: str | None = None) -> MotionClip:
         """Speech -> SMPL-X + FLAME motion at 30 fps.
 
         Args:
@@ -307,6 +307,9 @@ class Generator:
                 ``known`` exactly; required with ``known``.
             progress: called with the fraction done in [0, 1]; returning
                 False cancels.
+            text: the line's dialogue text (English): phones aligned to it
+                instead of decoded (:mod:`model.align`; falls back to decoding,
+                never an error); ``self.phones_note`` says which was used.
         Returns:
             MotionClip with ``T = ceil(N / sr * 30)`` frames at 30 fps.  Frames
             with ``known_mask`` True are copied bit-identically from ``known``.
@@ -322,7 +325,9 @@ class Generator:
             raise ValueError(f"guidance must be a finite number >= 0, got {guidance}")
         sidx = self.style_index(style)
         wave = np.asarray(wave, np.float32)
-        raw, feats = network_features(wave, sr, visemes=self.visemes, phones=self.phones)
+        report: dict = {}
+        raw, feats = network_features(wave, sr, visemes=self.visemes, phones=self.phones, text=text, report=report)
+        self.phones_note = report.get("phones", "")
         T = feats.shape[0]
         known_x = np.zeros((T, FRAME_DIM), np.float32)
         mask = np.zeros(T, bool)

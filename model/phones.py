@@ -259,9 +259,13 @@ def phone_track(phones: list[Phone], num_frames: int, fps: float = 30.0) -> np.n
 
 
 def viseme_features(wave: np.ndarray, num_frames: int, sr: int = 16000, fps: float = 30.0,
-                    with_phones: bool = False) -> np.ndarray:
+                    with_phones: bool = False, text: str | None = None, report: dict | None = None) -> np.ndarray:
     """(num_frames, 15) float32 viseme one-hots of PocketSphinx :func:`allphone` phones
     (``with_phones``: (num_frames, 54), the 39 :func:`phone_track` columns appended).
+
+    With the dialogue's ``text``, the phones come from aligning it
+    (:func:`model.align.align`); where that fails, from allphone decoding.
+    ``report`` (a dict) gets ``"phones"``: one line saying which it was.
 
     The network's phonetic input.  Speech the decoder cannot read (silence,
     noise, music, other languages) gives ``sil`` or few phones; if decoding
@@ -270,12 +274,44 @@ def viseme_features(wave: np.ndarray, num_frames: int, sr: int = 16000, fps: flo
     so it falls back to the acoustic features.  Never raises for bad audio.
     """
     dim = VISEME_DIM + (PHONE_DIM if with_phones else 0)
+    report = {} if report is None else report
     try:
         phones = allphone_chunked(wave, sr)
-    except PhoneError:
+    except PhoneError as exc:
+        report["phones"] = f"no phones ({exc}): acoustic features only"
         return np.zeros((int(num_frames), dim), np.float32)
+    report["phones"] = "phones decoded from the audio (allphone)"
+    if text is not None and text.strip():
+        phones = _text_phones(wave, text, sr, phones, num_frames, fps, report)
     vis = viseme_track(phones, num_frames, fps)
     return np.concatenate([vis, phone_track(phones, num_frames, fps)], axis=1) if with_phones else vis
+
+
+#: Aligned phones are used when their visemes agree with the decoded ones on
+#: at least this share of the speech frames.  Chosen on the dev clips: the
+#: right text 0.25 (arctic_a0009) and 0.56 (beat2_scott_2_2); another line,
+#: French, or another clip's text 0.02–0.14 (``model/align.py``).
+TEXT_AGREEMENT = 0.2
+
+
+def _text_phones(wave, text: str, sr: int, decoded: list, num_frames: int, fps: float, report: dict) -> list:
+    """The text's aligned phones when they fit the speech (:data:`TEXT_AGREEMENT`), else ``decoded``."""
+    from .align import AlignError, align
+    try:
+        res = align(wave, text, sr)
+    except AlignError as exc:
+        report["phones"] = f"text not aligned ({exc}): phones decoded from the audio instead"
+        return decoded
+    va, vd = viseme_track(res.phones, num_frames, fps).argmax(1), viseme_track(decoded, num_frames, fps).argmax(1)
+    speech = (va != 0) | (vd != 0)
+    agree = float((va[speech] == vd[speech]).mean()) if speech.any() else 0.0
+    if agree < TEXT_AGREEMENT:
+        report["phones"] = (f"text not aligned (it does not match the speech: {100 * agree:.0f} % viseme "
+                            "agreement with the decoded phones): phones decoded from the audio instead")
+        return decoded
+    report["phones"] = (f"phones aligned to the text ({len(res.phones)} phones, {100 * agree:.0f} % agreement"
+                        + (f"; not in the dictionary: {', '.join(res.unknown[:6])}" if res.unknown else "") + ")")
+    return res.phones
 
 
 def centre_frames(phones: list[Phone], num_frames: int, fps: float = 30.0,

@@ -28,6 +28,7 @@ def _draw(layout, context):
     if job is not None:
         col.progress(factor=job.progress, text=f"Generating {int(job.progress * 100)}%")
         col.operator("cospeech.cancel_generation", icon="CANCEL")
+    col.prop(s, "dialogue_text", icon="TEXT")
     col.operator("cospeech.generate", icon="PLAY_SOUND")
     col.operator("cospeech.regenerate_range", icon="FILE_REFRESH")
     col.prop(s, "style")

@@ -8,6 +8,10 @@ output folder:
     NAME.blend      the scene (sound strip, rig, take)
     NAME.fbx        the take with the chosen FBX preset (--export fbx, the default)
     NAME.glb        the take as binary glTF 2.0 (--export glb, or fbx,glb for both)
+
+With the line's text (--text "…", --text-file F, or NAME.txt beside NAME.wav)
+the mouth is timed by the text's phones aligned to the speech (PocketSphinx);
+where they do not match, by the decoded phones (said in the output).
     NAME.npz        the motion in the BEAT2 layout (30 fps)
     NAME_preview.png a contact sheet of frames rendered with Workbench
     NAME_preview.mp4 body | face close-up, the speech as sound track (Blender's FFmpeg)
@@ -45,6 +49,10 @@ def main(argv=None) -> int:
     p.add_argument("--fps", type=int, default=30, help="scene frame rate (24/25/30/60 …)")
     p.add_argument("--device", default="AUTO", choices=["AUTO", "CPU", "CUDA"])
     p.add_argument("--preset", default="UNITY", choices=["UNITY", "UNREAL", "GENERIC"])
+    p.add_argument("--text", default=None,
+                   help="the line's dialogue text: phones aligned to it instead of decoded (English)")
+    p.add_argument("--text-file", default=None,
+                   help="read the dialogue text from this file (folder mode: NAME.txt beside NAME.wav)")
     p.add_argument("--export", default="fbx", type=_export_kinds,
                    help="comma-separated engine files to write: fbx, glb (default: fbx)")
     p.add_argument("--no-preview", action="store_true", help="skip the rendered previews (contact sheets, MP4)")
@@ -73,6 +81,9 @@ def main(argv=None) -> int:
         return 2
     if (args.workers is not None or args.cluster is not None) and not src.is_dir():
         print("error: --workers / --cluster need a folder of speech files", file=sys.stderr)
+        return 2
+    if src.is_dir() and (args.text or args.text_file):
+        print("error: --text / --text-file name one line: in folder mode put NAME.txt beside NAME.wav", file=sys.stderr)
         return 2
     if args.workers is not None and args.workers < 1:
         print("error: --workers must be at least 1", file=sys.stderr)
@@ -125,7 +136,7 @@ def _run(args, src: Path) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"generated {info['frames']} frames from {src.name} in {info['seconds']:.2f} s "
-          f"(audio → baked take, {args.steps} steps)")
+          f"(audio → baked take, {args.steps} steps)" + (f"; {info['phones']}" if info.get("phones") else ""))
     for kind, path in info["paths"].items():
         print(f"  {kind:8s} {os.path.relpath(path)}")
     return 0

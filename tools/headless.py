@@ -119,6 +119,25 @@ def run_operator(op, what: str, **kwargs) -> None:
 DIALS = ("mouth", "closure", "expression", "head", "gesture", "root", "smooth_face", "smooth_body", "blink_rate")
 
 
+def dialogue_text(audio: Path, args) -> str:
+    """The line's text: ``--text``, else ``--text-file``, else ``NAME.txt`` beside
+    ``NAME.wav`` (folder mode's convention, also used for a single file), else "".
+
+    Raises:
+        ValueError: ``--text-file`` cannot be read.
+    """
+    if getattr(args, "text", None):
+        return str(args.text)
+    path = getattr(args, "text_file", None)
+    if path:
+        try:
+            return Path(path).read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise ValueError(f"cannot read --text-file {path}: {exc.strerror or exc}") from exc
+    beside = Path(audio).with_suffix(".txt")
+    return beside.read_text(encoding="utf-8", errors="replace") if beside.is_file() else ""
+
+
 def generate_one(audio: Path, out_dir: Path, args, batch_name: str | None = None) -> dict:
     """Run the main job on one file; returns the written paths and timings.
 
@@ -135,6 +154,7 @@ def generate_one(audio: Path, out_dir: Path, args, batch_name: str | None = None
         arm.cospeech_root_motion = args.root_motion
     s = scene.cospeech
     s.style, s.seed, s.guidance, s.steps, s.device = args.style, args.seed, args.guidance, args.steps, args.device
+    s.dialogue_text = dialogue_text(audio, args)
     t = time.perf_counter()
     run_operator(bpy.ops.cospeech.generate, f"generation failed for {audio.name}")
     seconds = time.perf_counter() - t
@@ -171,7 +191,7 @@ def generate_one(audio: Path, out_dir: Path, args, batch_name: str | None = None
         except Exception as exc:   # noqa: BLE001 - outputs above are written; report, never a traceback
             raise PreviewError(f"previews failed ({_last_line(exc)}); written: "
                                + ", ".join(os.path.relpath(p) for p in paths.values()), paths) from exc
-    return {"paths": paths, "seconds": seconds, "frames": f1 - f0 + 1}
+    return {"paths": paths, "seconds": seconds, "frames": f1 - f0 + 1, "phones": str(take.get("cospeech_phones", ""))}
 
 
 class PreviewError(RuntimeError):

@@ -1,0 +1,69 @@
+"""Dialogue text vs allphone on beat2_scott_2_2 (the dev clip with a TextGrid):
+share of the TextGrid's phone centres with a phone centre within ±1 frame
+(30 fps), with and without the same label; seconds each takes; and the jaw
+phoneme contrast (judged with the TextGrid's phones) of the bundled model's
+takes made with each, 3 seeds, 8 steps, guidance 2, moderate.  The text is
+the TextGrid's own word tier.  Prints numbers, asserts nothing.
+
+Run:  .venv/bin/python tools/bench_align.py
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from model import phones as ph  # noqa: E402
+from model.align import align  # noqa: E402
+from model.features import load_audio  # noqa: E402
+
+DEV = REPO.parent / "shared" / "data" / "dev_audio"
+
+
+def share(cands, ref, same_label: bool) -> float:
+    c = np.array([p.centre for p in cands])
+    hits = 0
+    for r in ref:
+        near = np.abs(c - r.centre) <= 1 / 30 + 1e-9
+        if same_label:
+            near &= np.array([p.label == r.label for p in cands])
+        hits += bool(near.any())
+    return hits / len(ref)
+
+
+def main() -> int:
+    wav, tg = DEV / "beat2_scott_2_2.wav", DEV / "beat2_scott_2_2.TextGrid"
+    if not wav.exists():
+        print(f"error: {wav} not found (../shared/data)", file=sys.stderr)
+        return 2
+    from praatio import textgrid
+    text = " ".join(e.label for e in textgrid.openTextgrid(str(tg), includeEmptyIntervals=False)
+                    .getTier("words").entries)
+    wave = load_audio(wav)
+    ref = ph.textgrid_phones(tg)
+    t = time.perf_counter()
+    aligned = align(wave, text).phones
+    t_align = time.perf_counter() - t
+    t = time.perf_counter()
+    decoded = ph.allphone(wave)
+    t_all = time.perf_counter() - t
+    print(f"{wav.name}: {len(wave) / 16000:.1f} s, {len(ref)} TextGrid phones")
+    for name, cands, sec in (("aligned to the text", aligned, t_align), ("allphone", decoded, t_all)):
+        print(f"  {name:20s}: {len(cands)} phones, centres within ±1 frame {100 * share(cands, ref, False):.1f} %, "
+              f"same label {100 * share(cands, ref, True):.1f} %, {sec:.2f} s")
+    from model.generate import Generator
+    gen = Generator.load(device="cpu")
+    for name, kw in (("with the text", {"text": text}), ("allphone", {})):
+        cs = [ph.phoneme_contrast(ph.jaw_opening(gen.generate(wave, 16000, seed=s, steps=8, guidance=2.0,
+                                                              **kw).poses), ref) for s in (0, 1, 2)]
+        print(f"  jaw phoneme contrast, takes {name:14s}: " + " / ".join(f"{c:.2f}" for c in cs)
+              + f" (mean {np.mean(cs):.2f}); {gen.phones_note}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
