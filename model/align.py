@@ -48,9 +48,11 @@ class AlignError(RuntimeError):
 
 @dataclass
 class Alignment:
-    """Phones of an aligned text (``model.phones.Phone``, seconds) and the words left out."""
+    """Segments of an aligned text — ``(PocketSphinx phone label, start s, end s)``,
+    silences included (:func:`model.phones.aligned_phones` makes phones of them)
+    — and the words left out."""
 
-    phones: list
+    segments: list
     unknown: list = field(default_factory=list)
 
 
@@ -68,13 +70,11 @@ def align(wave: np.ndarray, text: str, sr: int = 16000) -> Alignment:
     """Forced alignment of ``text`` with mono 16 kHz speech ``wave`` (float in [-1, 1]).
 
     Returns:
-        :class:`Alignment` with ARPAbet phones (stress digits dropped, no
-        silences) in seconds from the start of ``wave``.
+        :class:`Alignment`, times in seconds from the start of ``wave``.
     Raises:
         AlignError: no dictionary word in the text, audio not 16 kHz or longer
             than :data:`MAX_SECONDS`, pocketsphinx missing, or no alignment found.
     """
-    from .phones import _NOT_PHONES, Phone, _clean, _pcm16
     if sr != 16000:
         raise AlignError(f"alignment needs 16 kHz audio, got {sr} Hz")
     if len(wave) > MAX_SECONDS * sr:
@@ -91,7 +91,7 @@ def align(wave: np.ndarray, text: str, sr: int = 16000) -> Alignment:
     unknown = [w for w in ws if dec.lookup_word(w) is None]
     if not known:
         raise AlignError("the text has no English dictionary word")
-    pcm = _pcm16(wave)
+    pcm = (np.clip(np.asarray(wave, np.float32), -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
     try:
         dec.set_align_text(" ".join(known))
         for second in (False, True):
@@ -105,9 +105,7 @@ def align(wave: np.ndarray, text: str, sr: int = 16000) -> Alignment:
         raise AlignError(f"PocketSphinx could not align the text: {str(exc)[:80]}") from exc
     if result is None:
         raise AlignError("PocketSphinx found no alignment of the text with this audio")
-    phones = [Phone(_clean(p.name), p.start / 100.0, (p.start + p.duration) / 100.0)
-              for word in result for p in word]
-    phones = [p for p in phones if p.label not in _NOT_PHONES]
-    if not phones:
+    segments = [(p.name, p.start / 100.0, (p.start + p.duration) / 100.0) for word in result for p in word]
+    if not any(name not in ("SIL", "+NSN+", "+SPN+") for name, _a, _b in segments):
         raise AlignError("the alignment holds no phones")
-    return Alignment(phones, unknown)
+    return Alignment(segments, unknown)

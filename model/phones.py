@@ -294,24 +294,32 @@ def viseme_features(wave: np.ndarray, num_frames: int, sr: int = 16000, fps: flo
 TEXT_AGREEMENT = 0.2
 
 
+def aligned_phones(wave: np.ndarray, text: str, sr: int = 16000) -> tuple[list[Phone], list[str]]:
+    """Phones of ``text`` aligned with ``wave`` (:func:`model.align.align`) and
+    the words the dictionary lacks.  Raises ``model.align.AlignError``."""
+    from .align import align
+    res = align(wave, text, sr)
+    return _phones(res.segments), res.unknown
+
+
 def _text_phones(wave, text: str, sr: int, decoded: list, num_frames: int, fps: float, report: dict) -> list:
     """The text's aligned phones when they fit the speech (:data:`TEXT_AGREEMENT`), else ``decoded``."""
-    from .align import AlignError, align
+    from .align import AlignError
     try:
-        res = align(wave, text, sr)
+        phones, unknown = aligned_phones(wave, text, sr)
     except AlignError as exc:
         report["phones"] = f"text not aligned ({exc}): phones decoded from the audio instead"
         return decoded
-    va, vd = viseme_track(res.phones, num_frames, fps).argmax(1), viseme_track(decoded, num_frames, fps).argmax(1)
+    va, vd = viseme_track(phones, num_frames, fps).argmax(1), viseme_track(decoded, num_frames, fps).argmax(1)
     speech = (va != 0) | (vd != 0)
     agree = float((va[speech] == vd[speech]).mean()) if speech.any() else 0.0
     if agree < TEXT_AGREEMENT:
         report["phones"] = (f"text not aligned (it does not match the speech: {100 * agree:.0f} % viseme "
                             "agreement with the decoded phones): phones decoded from the audio instead")
         return decoded
-    report["phones"] = (f"phones aligned to the text ({len(res.phones)} phones, {100 * agree:.0f} % agreement"
-                        + (f"; not in the dictionary: {', '.join(res.unknown[:6])}" if res.unknown else "") + ")")
-    return res.phones
+    report["phones"] = (f"phones aligned to the text ({len(phones)} phones, {100 * agree:.0f} % agreement"
+                        + (f"; not in the dictionary: {', '.join(unknown[:6])}" if unknown else "") + ")")
+    return phones
 
 
 def centre_frames(phones: list[Phone], num_frames: int, fps: float = 30.0,

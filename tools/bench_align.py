@@ -18,7 +18,6 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from model import phones as ph  # noqa: E402
-from model.align import align  # noqa: E402
 from model.features import load_audio  # noqa: E402
 
 DEV = REPO.parent / "shared" / "data" / "dev_audio"
@@ -46,7 +45,7 @@ def main() -> int:
     wave = load_audio(wav)
     ref = ph.textgrid_phones(tg)
     t = time.perf_counter()
-    aligned = align(wave, text).phones
+    aligned = ph.aligned_phones(wave, text)[0]
     t_align = time.perf_counter() - t
     t = time.perf_counter()
     decoded = ph.allphone(wave)
