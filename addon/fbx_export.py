@@ -15,6 +15,7 @@ import bpy
 from .export_common import (ExportError, export_objects, finish_file, progress_handler, quiet_meshes,  # noqa: F401
                             restore_meshes, restore_state, save_state, select_only, take_range, target_path,
                             temporary_path)
+from .export_copies import export_copies, remove_copies
 from .rig import RigInfo
 
 #: name -> (UI label, description, extra ``export_scene.fbx`` options, file
@@ -96,8 +97,8 @@ def export_take(rig: RigInfo, action, filepath: str, preset: str = "UNITY", scen
             bpy.app.handlers.frame_change_post.append(handler)
         activate_take(rig, action)
         scale = PRESETS[preset][3]
-        if scale != 1.0:
-            copies = _scaled_copies(scene, arm, meshes, action, scale)
+        if scale != 1.0 or deform_only(rig):
+            copies = export_copies(scene, arm, meshes, action, scale, deform_only(rig))
             arm, objs = copies["armature"], copies["objects"]
         scene.frame_start, scene.frame_end = take_range(action)
         select_only(objs, arm)
@@ -108,14 +109,14 @@ def export_take(rig: RigInfo, action, filepath: str, preset: str = "UNITY", scen
             bake_anim_use_all_actions=False, bake_anim_force_startend_keying=True,
             bake_anim_simplify_factor=0.0, bake_anim_step=1.0, primary_bone_axis="Y",
             secondary_bone_axis="X", armature_nodetype="NULL",
-            use_armature_deform_only=deform_only(rig), **PRESETS[preset][2])
+            **PRESETS[preset][2])
         if "FINISHED" not in result or not os.path.isfile(tmp):
             raise ExportError(f"Blender's FBX exporter did not write {filepath}")
         ok = True
     finally:
         finish_file(tmp, filepath, ok)
         if copies is not None:
-            _remove_copies(copies)
+            remove_copies(copies)
         if handler is not None and handler in bpy.app.handlers.frame_change_post:
             bpy.app.handlers.frame_change_post.remove(handler)
         restore_meshes(quiet)
@@ -124,108 +125,10 @@ def export_take(rig: RigInfo, action, filepath: str, preset: str = "UNITY", scen
 
 
 def deform_only(rig: RigInfo) -> bool:
-    """Export only deform bones: a Rigify control rig's engines want its DEF
-    skeleton (the bones that skin the mesh), baked from the controls by the
-    exporter's per-frame evaluation; the control rig itself is untouched."""
+    """Export only the deform skeleton: engines want a Rigify control rig's DEF
+    bones (the ones that skin the mesh), moving as the controls move them
+    (:func:`addon.export_copies.export_copies`); the control rig is untouched."""
     return rig.kind == "retarget" and rig.convention == "RIGIFY"
-
-
-_TMP_SUFFIX = " (cospeech export)"
-
-
-def _scaled_copies(scene, arm, meshes, action, scale: float) -> dict:
-    """Copies of the armature and its meshes with lengths x ``scale`` for the file.
-
-    The copies take the originals' names (the originals are renamed for the
-    moment; :func:`_remove_copies` gives the names back), so the file reads
-    exactly as an unscaled export would: bones and meshes ``Armature.transform``
-    / ``Mesh.transform`` (shape keys included), object translations scaled
-    (``S · M · S⁻¹``), and a copy of the take with every pose-bone
-    ``location`` key (root motion) x ``scale``.  The shape-key actions playing
-    on the originals play on the copies.
-    """
-    from mathutils import Matrix
-    from . import compat
-    S = Matrix.Scale(scale, 4)
-    Si = Matrix.Scale(1.0 / scale, 4)
-    out = {"renamed": [], "objects": [], "data": [], "actions": []}
-    coll = bpy.data.collections.new("CoSpeech export" + _TMP_SUFFIX)
-    scene.collection.children.link(coll)
-    out["collection"] = coll
-    originals = [arm] + [m for m in meshes if m.data is not None]
-    names = {ob: ob.name for ob in originals}
-    worlds = {ob: ob.matrix_world.copy() for ob in originals}
-    for ob in originals:
-        ob.name = names[ob] + _TMP_SUFFIX
-        out["renamed"].append((ob, names[ob]))
-    arm_copy = arm.copy()
-    arm_copy.data = arm.data.copy()
-    arm_copy.name = names[arm]
-    out["data"].append(arm_copy.data)
-    coll.objects.link(arm_copy)
-    arm_copy.data.transform(S)
-    arm_copy.matrix_world = S @ worlds[arm] @ Si
-    act = action.copy()
-    out["actions"].append(act)
-    for fc in compat.action_fcurves(act):
-        if fc.data_path.startswith("pose.bones[") and fc.data_path.endswith(".location"):
-            co = _read_co(fc)
-            co[1::2] *= scale
-            (fc.keyframe_points if len(fc.keyframe_points) else fc.sampled_points).foreach_set("co", co)
-            fc.update()
-    compat.assign_action(arm_copy, act)
-    copies = [arm_copy]
-    for m in originals[1:]:
-        mc = m.copy()
-        mc.data = m.data.copy()
-        mc.name = names[m]
-        out["data"].append(mc.data)
-        coll.objects.link(mc)
-        if m.parent == arm:
-            mc.parent = arm_copy
-        for mod in mc.modifiers:
-            if mod.type == "ARMATURE" and mod.object == arm:
-                mod.object = arm_copy
-        mc.data.transform(S)
-        mc.matrix_world = S @ worlds[m] @ Si
-        src_key, key = m.data.shape_keys, mc.data.shape_keys
-        if key is not None:     # freed with its mesh
-            if src_key.animation_data is not None and src_key.animation_data.action is not None:
-                compat.assign_action(key, src_key.animation_data.action)
-        copies.append(mc)
-    out["armature"], out["objects"] = arm_copy, copies
-    # the originals hold still meanwhile (restore_state gives their actions back), so the
-    # exporter's per-frame scene evaluation animates one rig, not two
-    for ob in originals:
-        for id_data in (ob, getattr(ob.data, "shape_keys", None)):
-            if id_data is not None and id_data.animation_data is not None:
-                id_data.animation_data.action = None
-    bpy.context.view_layer.update()
-    return out
-
-
-def _read_co(fc):
-    import numpy as np
-    pts = fc.keyframe_points if len(fc.keyframe_points) else fc.sampled_points
-    co = np.zeros(2 * len(pts), np.float32)
-    pts.foreach_get("co", co)
-    return co
-
-
-def _remove_copies(copies: dict) -> None:
-    """Remove what :func:`_scaled_copies` made and give the originals their names back."""
-    for ob in copies["objects"]:
-        bpy.data.objects.remove(ob)
-    for d in copies["data"]:
-        if isinstance(d, bpy.types.Armature):
-            bpy.data.armatures.remove(d)
-        elif isinstance(d, bpy.types.Mesh):
-            bpy.data.meshes.remove(d)
-    for act in copies["actions"]:
-        bpy.data.actions.remove(act)
-    bpy.data.collections.remove(copies["collection"])
-    for ob, name in copies["renamed"]:
-        ob.name = name
 
 
 def _run_exporter(**kwargs):

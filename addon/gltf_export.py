@@ -8,7 +8,8 @@ animation, starting at time 0 = the take's first frame) — sampled on every sce
 curve simplification: ``export_optimize_animation_size`` off), with the
 face as morph-target weight animation (ARKit / viseme / ``Exp###`` keys).
 Y up, metres (glTF's own convention, §3.4 of the spec).  Rigify rigs
-export their DEF skeleton (``export_def_bones``).  Meshes keep their shape
+export their DEF skeleton (the exporter's ``export_def_bones``: deform bones
+re-parented to their nearest deform ancestor, sampled as the controls move them).  Meshes keep their shape
 keys (``export_apply`` off: the exporter cannot apply modifiers to meshes with
 shape keys).
 
@@ -35,6 +36,7 @@ from .rig import RigInfo
 #: transforms are the same).  Shape keys stay on: Blender's glTF exporter
 #: leaves muted keys out of the morph targets.
 QUIET_MESHES = True
+DEFORM_COPY = True
 
 
 def export_take(rig: RigInfo, action, filepath: str, scene=None, progress=None) -> str:
@@ -66,13 +68,13 @@ def export_take(rig: RigInfo, action, filepath: str, scene=None, progress=None) 
     saved = save_state(scene, objs)
     quiet = quiet_meshes([ob for ob in objs if ob.type == "MESH"], mute_keys=False) if QUIET_MESHES else []
     handler = progress_handler(progress, action) if progress is not None else None
-    ok = False
+    ok, arm = False, rig.armature
     try:
         if handler is not None:
             bpy.app.handlers.frame_change_post.append(handler)
         activate_take(rig, action)
         scene.frame_start, scene.frame_end = take_range(action)
-        select_only(objs, rig.armature)
+        select_only(objs, arm)
         result = _run_exporter(
             filepath=tmp, export_format="GLB",
             use_selection=True, export_yup=True, export_apply=False,

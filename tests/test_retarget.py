@@ -388,18 +388,39 @@ def test_test_rigs_stand_on_their_floor(name, take_1000, tmp_path):
         f"{name}: median ankle {100 * (np.median(z) - stood):+.1f} cm from where it stood"
     if name != "rigify_generated":
         return
-    from cospeech.addon import fbx_export
+    from cospeech.addon import fbx_export, gltf_export
+    glb = gltf_export.export_take(info, take.action, str(tmp_path / "rigify.glb"), scene)
     bones_before = len(ob.data.bones)
     deform = {b.name for b in ob.data.bones if b.use_deform}
     assert len(deform) > 40 and all(n.startswith("DEF-") for n in deform)
+    ref = {}
+    for f in (1, 150):
+        scene.frame_set(f)
+        for n in ("DEF-forearm.L", "DEF-hand.R", "DEF-spine.003"):
+            ref[(f, n)] = np.array(ob.matrix_world @ ob.pose.bones[n].head)
     path = fbx_export.export_take(info, take.action, str(tmp_path / "rigify.fbx"), "UNITY", scene)
     assert len(ob.data.bones) == bones_before and ob.animation_data.action == take.action
     bpy.ops.wm.read_factory_settings(use_empty=True)
     bpy.ops.import_scene.fbx(filepath=path)
     arm = [o for o in bpy.data.objects if o.type == "ARMATURE"][0]
     names = {b.name for b in arm.data.bones}
-    # Blender's "deform bones only": every DEF bone, and of the rest only the bones that parent
-    # one (Rigify parents some DEF chains under ORG/MCH/control bones: those stay, see README)
-    assert deform <= names, sorted(deform - names)[:10]
-    assert len(names) < 0.6 * bones_before
+    assert names == deform, (sorted(names - deform)[:10], sorted(deform - names)[:10])   # the DEF skeleton only
     assert arm.animation_data is not None and arm.animation_data.action is not None
+    # it moves as the control rig moved it: DEF forearm and hand world heads at a frame
+    first = int(round(arm.animation_data.action.frame_range[0]))     # the importer's animation offset
+    for f in (1, 150):
+        bpy.context.scene.frame_set(first + f - 1)
+        for n in ("DEF-forearm.L", "DEF-hand.R", "DEF-spine.003"):
+            got = np.array(arm.matrix_world @ arm.pose.bones[n].head)
+            assert np.abs(got - ref[(f, n)]).max() < 2e-3, (f, n, got, ref[(f, n)])
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.context.scene.render.fps = 30          # glTF keeps seconds: read them at the take's rate
+    bpy.ops.import_scene.gltf(filepath=glb)
+    arm = [o for o in bpy.data.objects if o.type == "ARMATURE"][0]
+    assert {b.name for b in arm.data.bones} == deform
+    assert arm.animation_data is not None and arm.animation_data.action is not None, "no animation in the glTF"
+    first = int(round(arm.animation_data.action.frame_range[0]))
+    for f in (1, 150):
+        bpy.context.scene.frame_set(first + f - 1)
+        got = np.array(arm.matrix_world @ arm.pose.bones["DEF-hand.R"].head)
+        assert np.abs(got - ref[(f, "DEF-hand.R")]).max() < 2e-3, ("glTF", f, got, ref[(f, "DEF-hand.R")])
