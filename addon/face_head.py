@@ -35,7 +35,9 @@ COLOURS = {
     "M_GumsTongue": (0.60, 0.20, 0.20, 1.0), "M_Teeth": (0.90, 0.88, 0.80, 1.0),
     "M_ScleraLeft": (0.90, 0.90, 0.88, 1.0), "M_ScleraRight": (0.90, 0.90, 0.88, 1.0),
     "M_IrisLeft": (0.15, 0.25, 0.35, 1.0), "M_IrisRight": (0.15, 0.25, 0.35, 1.0),
-    "M_EyeLashes": (0.05, 0.04, 0.03, 1.0), "M_Pupil": (0.01, 0.01, 0.01, 1.0),
+    # ICT's lashes are cards meant for an alpha texture: opaque they read as dark goggles
+    # round the eyes (looked at in Workbench renders), at 25 % they read as lashes
+    "M_EyeLashes": (0.05, 0.04, 0.03, 0.25), "M_Pupil": (0.01, 0.01, 0.01, 1.0),
 }
 #: ICT's iris is a texture on a sphere inside the sclera; with no textures
 #: shipped, sclera polygons within these angles (degrees) of the eye's
@@ -109,6 +111,11 @@ def build_head(name: str, armature, rest: np.ndarray, collection=None):
     for m in mat_names:
         mat = bpy.data.materials.get(f"CoSpeech_{m}") or bpy.data.materials.new(f"CoSpeech_{m}")
         mat.diffuse_color = COLOURS.get(m, (0.8, 0.8, 0.8, 1.0))
+        if mat.diffuse_color[3] < 1.0:      # see-through in EEVEE too (4.2+: render method; older: blend mode)
+            if hasattr(mat, "surface_render_method"):
+                mat.surface_render_method = "BLENDED"
+            elif hasattr(mat, "blend_method"):
+                mat.blend_method = "BLEND"
         me.materials.append(mat)
     me.polygons.foreach_set("material_index", _painted_eyes(a, mat_names).astype(np.int32))
     me.polygons.foreach_set("use_smooth", np.ones(len(counts), bool))
