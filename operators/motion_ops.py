@@ -87,73 +87,60 @@ class COSPEECH_OT_import_motion(bpy.types.Operator, ImportHelper):
         return {"FINISHED"}
 
 
-class COSPEECH_OT_export_fbx(bpy.types.Operator, ExportHelper):
+class _ExportTake:
+    """Shared by the take exporters: poll on a rig with a take, progress in the
+    status bar, the exporter's message on failure.  ``write(info, action, wm_progress)``
+    does the format's part."""
+
+    bl_options = {"REGISTER"}
+
+    @classmethod
+    def poll(cls, context):
+        ob = context.active_object
+        if ob is None or ob.type != "ARMATURE" or ob.animation_data is None or ob.animation_data.action is None:
+            cls.poll_message_set("Select a rig with a take to export")
+            return False
+        return True
+
+    def execute(self, context):
+        try:
+            info = active_rig(context)
+            wm = context.window_manager
+            wm.progress_begin(0, 100)
+            try:
+                path = self.write(context, info, info.armature.animation_data.action,
+                                  lambda f: wm.progress_update(int(f * 100)))
+            finally:
+                wm.progress_end()
+        except (rig.RigError, fbx_export.ExportError) as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Wrote {path}")
+        return {"FINISHED"}
+
+
+class COSPEECH_OT_export_fbx(_ExportTake, bpy.types.Operator, ExportHelper):
     """Export the active take of the active rig as FBX with a game-engine preset"""
     bl_idname = "cospeech.export_fbx"
     bl_label = "Export Take (FBX)"
-    bl_options = {"REGISTER"}
     filename_ext = ".fbx"
     filter_glob: StringProperty(default="*.fbx", options={"HIDDEN"})
     preset: EnumProperty(name="Preset", items=[(k, v[0], v[1]) for k, v in fbx_export.PRESETS.items()])
 
-    @classmethod
-    def poll(cls, context):
-        ob = context.active_object
-        if ob is None or ob.type != "ARMATURE" or ob.animation_data is None or ob.animation_data.action is None:
-            cls.poll_message_set("Select a rig with a take to export")
-            return False
-        return True
-
-    def execute(self, context):
-        try:
-            info = active_rig(context)
-            wm = context.window_manager
-            wm.progress_begin(0, 100)
-            try:
-                path = fbx_export.export_take(info, info.armature.animation_data.action, self.filepath,
-                                              self.preset, context.scene,
-                                              progress=lambda f: wm.progress_update(int(f * 100)))
-            finally:
-                wm.progress_end()
-        except (rig.RigError, fbx_export.ExportError) as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"Wrote {path}")
-        return {"FINISHED"}
+    def write(self, context, info, action, progress):
+        return fbx_export.export_take(info, action, self.filepath, self.preset, context.scene, progress=progress)
 
 
-class COSPEECH_OT_export_gltf(bpy.types.Operator, ExportHelper):
+class COSPEECH_OT_export_gltf(_ExportTake, bpy.types.Operator, ExportHelper):
     """Export the active take of the active rig as binary glTF 2.0 (Godot, three.js, Babylon, glTFast)"""
     bl_idname = "cospeech.export_gltf"
     bl_label = "Export Take (glTF)"
-    bl_options = {"REGISTER"}
     filename_ext = ".glb"
     filter_glob: StringProperty(default="*.glb", options={"HIDDEN"})
 
-    @classmethod
-    def poll(cls, context):
-        ob = context.active_object
-        if ob is None or ob.type != "ARMATURE" or ob.animation_data is None or ob.animation_data.action is None:
-            cls.poll_message_set("Select a rig with a take to export")
-            return False
-        return True
-
-    def execute(self, context):
+    def write(self, context, info, action, progress):
         from ..addon import gltf_export
-        try:
-            info = active_rig(context)
-            wm = context.window_manager
-            wm.progress_begin(0, 100)
-            try:
-                path = gltf_export.export_take(info, info.armature.animation_data.action, self.filepath,
-                                               context.scene, progress=lambda f: wm.progress_update(int(f * 100)))
-            finally:
-                wm.progress_end()
-        except (rig.RigError, fbx_export.ExportError) as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"Wrote {path}")
-        return {"FINISHED"}
+        return gltf_export.export_take(info, action, self.filepath, context.scene, progress=progress)
 
 
 def _rig_or_report(op, context):
