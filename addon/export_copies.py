@@ -18,7 +18,9 @@ def _scaled_copies(scene, arm, meshes, action, scale: float) -> dict:
     The copies take the originals' names (the originals are renamed for the
     moment; :func:`_remove_copies` gives the names back), so the file reads
     exactly as an unscaled export would: bones and meshes ``Armature.transform``
-    / ``Mesh.transform`` (shape keys included), object translations scaled
+    / ``Mesh.transform(shape_keys=True)`` (its default, False, scaled the mesh
+    but left every morph target at the old size: wrong morphs in the engine,
+    and a 6x larger, slower file), object translations scaled
     (``S · M · S⁻¹``), and a copy of the take with every pose-bone
     ``location`` key (root motion) x ``scale``.  The shape-key actions playing
     on the originals play on the copies.
@@ -65,7 +67,7 @@ def _scaled_copies(scene, arm, meshes, action, scale: float) -> dict:
         for mod in mc.modifiers:
             if mod.type == "ARMATURE" and mod.object == arm:
                 mod.object = arm_copy
-        mc.data.transform(S)
+        mc.data.transform(S, shape_keys=True)     # the default leaves the shape keys at the old size
         mc.matrix_world = S @ worlds[m] @ Si
         src_key, key = m.data.shape_keys, mc.data.shape_keys
         if key is not None:     # freed with its mesh

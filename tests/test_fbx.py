@@ -39,7 +39,29 @@ def _export(tmp_path, clip, preset, start=1):
     before = (scene.frame_start, scene.frame_end, arm.animation_data.action)
     path = fbx_export.export_take(info, take.action, str(tmp_path / f"{preset}.fbx"), preset)
     assert (scene.frame_start, scene.frame_end, arm.animation_data.action) == before
+    global SOURCE_SHAPES
+    SOURCE_SHAPES = _shape_sizes([o for o in scene.objects if o.type == "MESH"])
     return path
+
+
+SOURCE_SHAPES: dict = {}
+
+
+def _shape_sizes(meshes) -> dict:
+    """{shape key: largest vertex offset from the basis, world metres} of Exp000 and jawOpen."""
+    out = {}
+    for ob in meshes:
+        key = ob.data.shape_keys
+        for name in ("Exp000", "jawOpen"):
+            if key is None or name not in key.key_blocks:
+                continue
+            n = len(ob.data.vertices)
+            a, b = np.zeros(3 * n), np.zeros(3 * n)
+            key.key_blocks[0].data.foreach_get("co", a)
+            key.key_blocks[name].data.foreach_get("co", b)
+            scale = np.linalg.norm(np.array(ob.matrix_world)[:3, :3], axis=0).mean()
+            out[name] = float(np.linalg.norm((b - a).reshape(-1, 3), axis=1).max() * scale)
+    return out
 
 
 @pytest.mark.parametrize("preset,frames", [("UNITY", None), ("UNREAL", 300), ("GENERIC", 300)])
@@ -64,6 +86,11 @@ def test_fbx_reimport_matches_capture(tmp_path, beat2_npz, preset, frames):
     kact = key.animation_data.action
     assert kact is not None, "shape-key animation lost"
     head, want = _reimported_head(meshes, clip)
+    # morph targets keep their size in the file (an Unreal export once scaled the mesh but not its keys)
+    got = _shape_sizes(list(meshes.values()))
+    assert set(got) == set(SOURCE_SHAPES)
+    for name, size in SOURCE_SHAPES.items():
+        assert got[name] == pytest.approx(size, rel=0.01), (preset, name, got[name], size)
 
     fk = sk.smplx_to_blender(sk.forward_kinematics(clip.poses, clip.trans))
     T = clip.num_frames
