@@ -13,6 +13,12 @@ eyes' midpoint lands on the joints' midpoint — the eyeballs then turn
 about the eye joints.  Skinning: sclera and iris follow their eye bone;
 everything else follows ``head``, blended into ``neck`` below the head
 (linear in height between the neck joint + 3 cm and the head joint − 3 cm).
+ICT's neck ends in a flared flap (to x ±13 cm, 11 cm behind the neck
+joint) that stood off the mannequin's torso from the side and back; the
+skin below the neck joint + :data:`TUCK_ABOVE` is pulled toward the neck
+joint's vertical axis, up to :data:`TUCK` of its distance at the lowest
+ring, so the flap ends inside the torso (looked at in Workbench renders
+from the front, side, back and three-quarter back).
 The jaw moves through the ``jawOpen`` key (ICT's teeth and tongue are in
 it), not through the ``jaw`` bone.
 
@@ -44,6 +50,8 @@ COLOURS = {
 #: forward axis (+Z) get the iris / pupil colour (human iris ~12 mm wide,
 #: pupil ~4 mm, on a ~24 mm eyeball: asin(6/12) = 30°, asin(2/12) ≈ 10°).
 IRIS_DEG, PUPIL_DEG = 30.0, 10.0
+#: Neck tuck: start height above the neck joint (m) and the pull at the lowest ring (fraction).
+TUCK_ABOVE, TUCK = 0.05, 0.4
 EYE_GROUPS = {"left_eye_smplhf": ("M_ScleraLeft", "M_IrisLeft"),
               "right_eye_smplhf": ("M_ScleraRight", "M_IrisRight")}
 
@@ -93,7 +101,7 @@ def build_head(name: str, armature, rest: np.ndarray, collection=None):
     with np.load(ASSET) as f:
         a = {k: f[k] for k in f.files}
     scale, offset = placement(a, rest)
-    v = a["vertices"].astype(np.float64) * scale + offset            # metres, SMPL-X axes
+    v = _tuck_neck(a, a["vertices"].astype(np.float64) * scale + offset, rest)   # metres, SMPL-X axes
     verts_b = sk.smplx_to_blender(v).astype(np.float32)
     counts = a["face_vertex_counts"].astype(np.int32)
     corners = a["face_vertex_indices"].astype(np.int32)
@@ -135,6 +143,20 @@ def build_head(name: str, armature, rest: np.ndarray, collection=None):
         key.data.foreach_set("co", (verts_b + sk.smplx_to_blender(d).astype(np.float32)).ravel())
     ob["cospeech_face"] = "ICT-FaceKit (MIT)"
     return ob
+
+
+def _tuck_neck(a, v: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    """``v`` (N, 3) metres with the neck's flap pulled in (module doc)."""
+    names = [str(m) for m in a["material_names"]]
+    skin = np.isin(_vertex_materials(a), [names.index("M_Face"), names.index("M_BackHead")])
+    neck = rest[sk.JOINT_INDEX["neck"]]
+    top = neck[1] + TUCK_ABOVE
+    low = float(v[skin, 1].min())
+    f = TUCK * np.clip((top - v[:, 1]) / max(top - low, 1e-6), 0.0, 1.0) * skin
+    out = v.copy()
+    for c in (0, 2):
+        out[:, c] = v[:, c] + (neck[c] - v[:, c]) * f
+    return out
 
 
 def _painted_eyes(a, mat_names: list[str]) -> np.ndarray:
