@@ -21,16 +21,11 @@ from dataclasses import dataclass
 
 import bpy
 import numpy as np
-from scipy.spatial.transform import Rotation
 
-from ..model import skeleton as sk
 from ..model.motion import MotionClip
 from . import compat
+from .bake_target import ALL_PARTS, ExpressionTarget, targets_of
 from .rig import EXP_SLIDER_RANGE, RigInfo, exp_key_name
-
-#: Body parts a bake may include; joints per part (SMPL-X indices).
-PARTS = sk.BAKE_PARTS
-ALL_PARTS = frozenset(PARTS)
 
 _LINEAR = bpy.types.Keyframe.bl_rna.properties["interpolation"].enum_items["LINEAR"].value
 
@@ -48,20 +43,6 @@ class Take:
 def scene_fps(scene) -> float:
     """Scene frame rate in frames per second (``render.fps / render.fps_base``)."""
     return scene.render.fps / scene.render.fps_base
-
-
-def _quaternions(clip: MotionClip, joints: tuple[int, ...]) -> np.ndarray:
-    """(T, 4) w-first quaternions of the composed local rotations of ``joints``,
-    sign-continuous over time (q and -q are the same rotation; flipping keeps
-    Blender's per-channel interpolation between keys short)."""
-    rv = clip.joint_rotvecs().astype(np.float64)
-    rot = Rotation.from_rotvec(rv[:, joints[0]])
-    for j in joints[1:]:
-        rot = rot * Rotation.from_rotvec(rv[:, j])
-    q = rot.as_quat()[:, [3, 0, 1, 2]]
-    flip = np.cumsum(np.r_[False, np.einsum("ij,ij->i", q[1:], q[:-1]) < 0]) % 2 == 1
-    q[flip] *= -1
-    return q
 
 
 #: Takes longer than this (seconds) are stored as sampled f-curves.  Blender
@@ -179,49 +160,8 @@ def scene_clip(clip: MotionClip, scene, num_frames: int | None = None) -> Motion
     ``num_frames``, cut or its last frame held to exactly that many frames."""
     clip = clip.resample(scene_fps(scene))
     if num_frames is not None and num_frames != clip.num_frames:
-        idx = np.minimum(np.arange(max(1, int(num_frames))), clip.num_frames - 1)
-        clip = MotionClip(clip.poses[idx], clip.expressions[idx], clip.trans[idx], clip.fps)
+        clip = clip.held(num_frames)
     return clip
-
-
-def armature_channels(rig: RigInfo, clip: MotionClip, parts=ALL_PARTS):
-    """The armature f-curve values a take of ``clip`` has (one value per frame of ``clip``).
-
-    A generator, one bone at a time, so a long take never holds every
-    channel's values at once (30 minutes x 220 quaternion channels would be
-    ~95 MB of float64).
-
-    Yields:
-        ``((data_path, index), bone name, (T,) float values)`` in bake order:
-        w-first ``rotation_quaternion`` of every bone whose joints belong to
-        ``parts``, and the ``location`` of the root bone when "root" is in
-        ``parts`` (``trans - rig.trans_origin``).
-        Retarget rigs (Rigify, Mixamo …) yield what
-        :meth:`addon.retarget.Retarget.channels` computes (Euler bones get
-        ``rotation_euler``, Rigify's IK/FK switches a constant).
-    """
-    if rig.kind == "retarget":
-        yield from rig.retarget().channels(clip, parts)
-        return
-    origin = np.asarray(rig.trans_origin, np.float64)
-    joints_on = set()
-    for p in parts:
-        joints_on.update(PARTS[p])
-    for bone, joints in rig.bone_sources.items():
-        if joints[-1] not in joints_on or rig.armature.pose.bones.get(bone) is None:
-            continue
-        q = _quaternions(clip, joints)
-        for c in range(4):
-            yield (f'pose.bones["{bone}"].rotation_quaternion', c), bone, q[:, c]
-        if bone == rig.location_bone and "root" in parts:
-            for c in range(3):
-                yield (f'pose.bones["{bone}"].location', c), bone, clip.trans[:, c] - origin[c]
-
-
-def face_channels(clip: MotionClip, n_exp: int) -> dict:
-    """``{(data_path, 0): (shape key name, (T,) values)}`` of the ``Exp###`` keys of a take of ``clip``."""
-    return {(f'key_blocks["{exp_key_name(k)}"].value', 0): (exp_key_name(k), clip.expressions[:, k])
-            for k in range(min(n_exp, clip.expressions.shape[1]))}
 
 
 def bake_clip(rig: RigInfo, clip: MotionClip, frame_start: int, name: str = "CoSpeech take",
@@ -234,13 +174,17 @@ def bake_clip(rig: RigInfo, clip: MotionClip, frame_start: int, name: str = "CoS
     ``frame_start + t * scene_fps``.  Parts not in ``parts`` get no f-curves.
     Expression coefficients beyond a mesh's ``Exp###`` count are dropped.
 
+    What is keyed is the rig's :func:`addon.bake_target.targets_of`: the
+    armature, and with "face" each ``Exp###`` mesh (the ARKit / viseme faces
+    are baked by :func:`addon.arkit_bake.bake_arkit`).
+
     Args:
         rig: from :func:`addon.rig.detect_rig`.
         clip: motion in the BEAT2 layout (any fps).
         frame_start: scene frame of the clip's first frame.
         name: label; the action is named ``"Take <number> · <name>"``.
         scene: scene for the frame rate (default: context scene).
-        parts: subset of :data:`PARTS` keys.
+        parts: subset of :data:`addon.bake_target.PARTS` keys.
         assign: make the new actions active on the armature / meshes.
         num_frames: exact number of scene frames to key (the frames the
             sound strip is heard); the resampled clip is cut or its last
@@ -268,9 +212,10 @@ def bake_clip(rig: RigInfo, clip: MotionClip, frame_start: int, name: str = "CoS
         remember_root_base(arm, rig.retarget())
     number = next_take_number(arm) if number is None else int(number)
     name = f"Take {number} · {name}"
+    targets = targets_of(rig, parts)
     action, slot, bag = compat.new_action(name, "OBJECT", arm.name)
     groups = {}
-    for (path, c), bone, values in armature_channels(rig, clip, parts):
+    for (path, c), bone, values in targets[0].channels(clip):
         pb = arm.pose.bones[bone]
         if path.endswith("rotation_quaternion"):
             pb.rotation_mode = "QUATERNION"
@@ -285,18 +230,19 @@ def bake_clip(rig: RigInfo, clip: MotionClip, frame_start: int, name: str = "CoS
     _record_previous(action, arm.animation_data.action if arm.animation_data else None)
 
     key_actions = []
-    if "face" in parts:
-        for mesh, n_exp in rig.expression_meshes:
-            key = mesh.data.shape_keys
-            kact, kslot, kbag = compat.new_action(name + " (face)", "KEY", key.name)
-            _record_previous(kact, key.animation_data.action if key.animation_data else None)
-            for (path, _c), (kname, values) in face_channels(clip, n_exp).items():
-                kb = key.key_blocks[kname]
-                kb.slider_min = min(kb.slider_min, EXP_SLIDER_RANGE[0])
-                kb.slider_max = max(kb.slider_max, EXP_SLIDER_RANGE[1])
-                write_fcurve(kbag, path, 0, frames, values, sampled=sampled)
-            _mark_take(kact, frame_start, frame_start + T - 1, face=True)
-            key_actions.append(kact)
+    for t in targets:
+        if not isinstance(t, ExpressionTarget):
+            continue
+        key = t.id_data
+        kact, kslot, kbag = compat.new_action(name + " (face)", "KEY", key.name)
+        _record_previous(kact, key.animation_data.action if key.animation_data else None)
+        for (path, _c), _group, values in t.channels(clip):
+            kb = key.key_blocks[path.split('"')[1]]
+            kb.slider_min = min(kb.slider_min, EXP_SLIDER_RANGE[0])
+            kb.slider_max = max(kb.slider_max, EXP_SLIDER_RANGE[1])
+            write_fcurve(kbag, path, 0, frames, values, sampled=sampled)
+        _mark_take(kact, frame_start, frame_start + T - 1, face=True)
+        key_actions.append(kact)
     action["cospeech_key_action"] = ",".join(a.name for a in key_actions)
 
     if assign:
@@ -325,40 +271,22 @@ def _mark_take(action, start: int, end: int, face: bool = False) -> None:
 
 
 def activate_take(rig: RigInfo, action) -> None:
-    """Make take ``action`` (and its shape-key actions) active on the rig.
+    """Make take ``action`` active on the rig: every target of the rig
+    (:func:`addon.bake_target.targets_of`) gets its action of the take.
 
     Whatever action was active before keeps a fake user, so switching takes
-    never loses one.
+    never loses one.  A target without an action of this take keeps what it plays.
     """
-    arm = rig.armature
-    prev = arm.animation_data.action if arm.animation_data else None
-    if prev is not None:
-        prev.use_fake_user = True
-    compat.assign_action(arm, action)
-    key_actions = key_actions_of(action)
-    for mesh, _ in rig.expression_meshes:
-        key = mesh.data.shape_keys
-        match = [a for a in key_actions if len(a.slots) and a.slots[0].name_display == key.name]
-        kact = match[0] if match else (key_actions[0] if key_actions else None)
-        kprev = key.animation_data.action if key.animation_data else None
-        if kprev is not None:
-            kprev.use_fake_user = True
-        if kact is not None:
-            compat.assign_action(key, kact)
-    _activate_arkit_faces(action)
-
-
-def _activate_arkit_faces(action) -> None:
-    """Give each shape-key block the ARKit face action baked with take ``action``
-    (``cospeech_arkit_of``, :mod:`addon.arkit_bake`), if it has one."""
-    for kact in bpy.data.actions:
-        if kact.get("cospeech_arkit_of") != action.name or not len(kact.slots):
+    for t in targets_of(rig, take=action):
+        act = t.action_of(action)
+        if act is None:
             continue
-        key = bpy.data.shape_keys.get(kact.slots[0].name_display)
-        if key is not None and (key.animation_data is None or key.animation_data.action != kact):
-            if key.animation_data is not None and key.animation_data.action is not None:
-                key.animation_data.action.use_fake_user = True
-            compat.assign_action(key, kact)
+        ad = t.id_data.animation_data
+        if ad is not None and ad.action is not None:
+            if ad.action == act:
+                continue
+            ad.action.use_fake_user = True
+        compat.assign_action(t.id_data, act)
 
 
 def takes_of(armature) -> list:

@@ -194,7 +194,7 @@ class Retarget:
         return low
 
     def channels(self, clip: MotionClip, parts):
-        """Armature f-curve values, as :func:`bake.armature_channels` yields them.
+        """Armature f-curve values, as :meth:`addon.bake_target.ArmatureTarget.channels` yields them.
 
         Quaternion bones get ``rotation_quaternion``, Euler bones
         ``rotation_euler`` in their own order (unwrapped over time).

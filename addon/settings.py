@@ -122,7 +122,7 @@ class CoSpeechSettings(bpy.types.PropertyGroup):
                            closure=self.adjust_closure, blink_rate=self.adjust_blink_rate)
 
     def parts(self) -> set[str]:
-        """Body parts switched on, as :data:`addon.bake.PARTS` keys."""
+        """Body parts switched on, as :data:`addon.bake_target.PARTS` keys."""
         out = set()
         if self.animate_face:
             out.add("face")

@@ -26,10 +26,9 @@ import zlib
 import numpy as np
 
 from ..model.adjust import Adjustments, adjust
-from ..model.motion import MotionClip
 from . import bake, compat
-
-from .raw_store import RAW, load_cue, load_raw, store_raw  # noqa: F401  (re-exported)
+from .bake_target import targets_of
+from .raw_store import load_cue, load_raw
 CRC = "cospeech_crc"
 SETTINGS = "cospeech_adjust"
 MODEL_FPS = 30.0
@@ -101,13 +100,11 @@ def adjust_take(info, take, adj: Adjustments, scene, lock_selected: bool = True,
     if only is not None:
         keep[:max(0, only[0] - f0)] = True
         keep[max(0, only[1] - f0 + 1):] = True
-    actions = [(take, {k: v for k, _bone, v in bake.armature_channels(info, new)})]
-    faces = bake.key_actions_of(take)
-    for kact in faces:
-        for mesh, n_exp in info.expression_meshes:
-            if len(kact.slots) and kact.slots[0].name_display == mesh.data.shape_keys.name:
-                actions.append((kact, {k: v for k, (_n, v) in bake.face_channels(new, n_exp).items()}))
-    actions += _face_actions(take, new, adj)
+    actions = []
+    for t in targets_of(info, take=take):       # armature, Exp### meshes, ARKit / viseme faces
+        act = t.action_of(take)
+        if act is not None:
+            actions.append((act, {k: v for k, _g, v in t.channels(new, face_seed(take), adj.blink_rate)}))
     written, skipped = 0, set()
     for action, values in actions:
         edited = set() if overwrite_edited else edited_channels(action)
@@ -152,25 +149,6 @@ def _expand(action, fc, f0: int, v: np.ndarray, keep: np.ndarray, sampled: bool)
 def face_seed(take) -> int:
     """Seed of the take's procedural face (blinks): a regenerated take keeps its base take's."""
     return int(take.get("cospeech_face_seed", take.get("cospeech_seed", 0)))
-
-
-def _face_actions(take, clip: MotionClip, adj: Adjustments) -> list:
-    """``[(ARKit face action of take, {(data path, 0): values})]`` from the adjusted
-    ``clip`` (scene rate), so the Mouth and Blinks dials reach ARKit / viseme faces."""
-    import bpy
-    from . import arkit_bake
-    out = []
-    for kact in bpy.data.actions:
-        if kact.get("cospeech_arkit_of") != take.name or not len(kact.slots):
-            continue
-        key = bpy.data.shape_keys.get(kact.slots[0].name_display)
-        mesh = next((o for o in bpy.data.objects if o.type == "MESH" and o.data.shape_keys == key), None)
-        if key is None or mesh is None:
-            continue
-        targets = arkit_bake.face_keys(mesh, str(kact.get("cospeech_mouth", "AUTO")))
-        values = arkit_bake.face_values(targets, clip, face_seed(take), adj.blink_rate)
-        out.append((kact, {(f'key_blocks["{k}"].value', 0): v for k, v in values.items()}))
-    return out
 
 
 def settings_of(take) -> Adjustments | None:

@@ -291,6 +291,7 @@ class COSPEECH_OT_bake_arkit(bpy.types.Operator):
 
     def execute(self, context):
         from ..addon import arkit_bake
+        from ..addon.bake_target import all_face_keys
         if not context.scene.cospeech.animate_face:
             self.report({"ERROR"}, "Face is switched off under Animate")
             return {"CANCELLED"}
@@ -301,13 +302,13 @@ class COSPEECH_OT_bake_arkit(bpy.types.Operator):
         own = {m.name for m, _ in info.expression_meshes}
         meshes = [o for o in context.selected_objects if o.type == "MESH" and o.name not in own]
         meshes = meshes or [o for o in context.scene.objects if o.type == "MESH" and o.name not in own
-                            and arkit_bake.face_keys(o)]
+                            and all_face_keys(o)]
         if not meshes:
             self.report({"ERROR"}, "No mesh with ARKit- or viseme-named shape keys (select one)")
             return {"CANCELLED"}
         lines, baked = [], 0
         for m in meshes:
-            if not arkit_bake.face_keys(m):
+            if not all_face_keys(m):
                 lines.append(f"{m.name}: no ARKit or viseme shape keys, not animated")
                 continue
             try:

@@ -12,7 +12,7 @@ bpy = pytest.importorskip("bpy")
 from conftest import REPO, load_extension_package  # noqa: E402
 
 cs = load_extension_package()
-from cospeech.addon import compat, take_adjust  # noqa: E402
+from cospeech.addon import compat, raw_store, take_adjust  # noqa: E402
 from cospeech.operators import generate_ops  # noqa: E402
 from blender_helpers import add_strip, keys, new_scene, run  # noqa: E402
 
@@ -49,7 +49,7 @@ def jaw_quats(action):
 
 def test_100_percent_is_bit_identical_and_0_holds_the_mean():
     scene, arm, take = generated()
-    assert take_adjust.load_raw(take) is not None
+    assert raw_store.load_raw(take) is not None
     before = keys(take)
     dials(scene)
     assert run("adjust_take") == {"FINISHED"}
@@ -60,7 +60,7 @@ def test_100_percent_is_bit_identical_and_0_holds_the_mean():
     assert np.abs(q - q[0]).max() < 1e-5, "mouth 0 % must hold the jaw at its mean"
     dials(scene, mouth=200)
     run("adjust_take")
-    raw = take_adjust.load_raw(take)
+    raw = raw_store.load_raw(take)
     rv = raw.poses[:, 66:69].astype(np.float64)
     mean = Rotation.from_rotvec(rv).mean()
     ang = np.linalg.norm((mean.inv() * Rotation.from_rotvec(rv)).as_rotvec(), axis=1)
@@ -115,7 +115,7 @@ def test_save_reopen_adjust_and_undo(tmp_path):
 
 def test_take_without_raw_output_uses_its_keys():
     scene, arm, take = generated()
-    del take[take_adjust.RAW]
+    del take[raw_store.RAW]
     dials(scene, mouth=0)
     from cospeech.addon import rig
     res = take_adjust.adjust_take(rig.detect_rig(arm), take, scene.cospeech.adjustments(), scene)
@@ -180,8 +180,8 @@ def test_lip_closure_uses_the_takes_audio_cue():
     """Generate stores the audio's closure cue with the raw output; Lip Closure
     100 % shuts the jaw where the cue is 1 and leaves it where the cue is 0."""
     scene, arm, take = generated()
-    cue = take_adjust.load_cue(take)
-    raw = take_adjust.load_raw(take)
+    cue = raw_store.load_cue(take)
+    raw = raw_store.load_raw(take)
     assert cue is not None and len(cue) == raw.num_frames and cue.max() > 0.5 and cue.min() == 0.0
     before = jaw_quats(take)
     dials(scene, closure=100)

@@ -219,7 +219,7 @@ def test_visemes_drivers_and_the_users_own_keys(tmp_path):
 def test_constant_face_curves_are_one_key_and_expand_when_dialled():
     """Shapes the take holds still are baked as one key; the Blinks dial from
     0 to 40 per minute turns a one-key blink curve into a per-frame curve."""
-    from cospeech.addon import arkit_bake, take_adjust
+    from cospeech.addon import arkit_bake, raw_store
     scene, _ = new_scene(with_rig=False)
     strip = add_strip(scene, ARCTIC)
     strip.frame_final_duration = strip.frame_final_duration
@@ -230,7 +230,7 @@ def test_constant_face_curves_are_one_key_and_expand_when_dialled():
     f0 = int(take["cospeech_frame_start"])
     T = int(take["cospeech_frame_end"]) - f0 + 1
     # the face as a take with Blinks 0 would be baked: blink curves hold still
-    kact = arkit_bake.bake_arkit(head, take_adjust.load_raw(take), f0, take.name, blink_rate=0.0)["action"]
+    kact = arkit_bake.bake_arkit(head, raw_store.load_raw(take), f0, take.name, blink_rate=0.0)["action"]
     counts = {fc.data_path: len(fc.keyframe_points) for fc in compat.action_fcurves(kact)}
     assert counts['key_blocks["eyeBlink_L"].value'] == 1 and counts['key_blocks["cheekPuff_L"].value'] == 1
     assert counts['key_blocks["jawOpen"].value'] == T

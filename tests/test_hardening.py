@@ -483,9 +483,9 @@ def test_long_takes_are_sampled_and_still_regenerate(monkeypatch, tmp_path):
     assert keys(arm.animation_data.action).keys() == after.keys()
     assert run("export_fbx", filepath=str(tmp_path / "long.fbx"), preset="UNREAL") == {"FINISHED"}
     # long takes keep no second (raw) copy: the dials read the samples themselves
-    from cospeech.addon import take_adjust
+    from cospeech.addon import raw_store, take_adjust
     take = arm.animation_data.action
-    assert take_adjust.load_raw(take) is None
+    assert raw_store.load_raw(take) is None
     scene = bpy.context.scene
     scene.cospeech.adjust_mouth = 0.0
     res = take_adjust.adjust_take(rig.detect_rig(arm), take, scene.cospeech.adjustments(), scene)

@@ -19,7 +19,7 @@ load_extension_package()
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 
-from cospeech.addon import bake, rig, rig_build, take_adjust  # noqa: E402
+from cospeech.addon import bake, raw_store, rig, rig_build, take_adjust  # noqa: E402
 from cospeech.model.adjust import PRESETS  # noqa: E402
 from cospeech.model.motion import MotionClip  # noqa: E402
 
@@ -38,7 +38,7 @@ def main(repeats: int = 5) -> None:
     info = rig.detect_rig(arm)
     take = bake.bake_clip(info, src, 1, name="bench")
     take.action["cospeech_take"] = True
-    take_adjust.store_raw(take.action, src)
+    raw_store.store_raw(take.action, src)
     faces = []
     if "cospeech_face_mesh" in arm:        # the ICT head's ARKit face, as Generate bakes it
         from cospeech.addon import arkit_bake
