@@ -16,8 +16,10 @@ import numpy as np
 #: Panel sizes (pixels): body and face close-up side by side in the MP4.
 BODY_SIZE = (270, 480)
 FACE_SIZE = (480, 480)
-#: Face camera: in front of the head joint (Blender metres; the rig faces -Y), 85 mm lens.
+#: Face camera: in front of the head joint (Blender metres; the rig faces -Y), 85 mm lens,
+#: for a character of :data:`FACE_FOR_HEIGHT` metres; scaled by the character's height.
 FACE_OFFSET = (0.0, -0.66, -0.005)
+FACE_FOR_HEIGHT = 1.75
 
 
 def _look(scene) -> None:
@@ -92,6 +94,8 @@ class _Cameras:
         # 50 mm on a 36 mm sensor across the portrait frame's height: half-angle atan(18/50)
         self.body.location = (float(centre[0]), float(lo[1]) - 0.6 * height / (18 / 50), float(centre[2]))
         self.face = _camera(scene, "PreviewFace", 85)
+        # a child-sized or giant character keeps its face the same size in the frame
+        self.face_offset = np.array(FACE_OFFSET) * float(np.clip(height / FACE_FOR_HEIGHT, 0.2, 5.0))
 
     def render(self, frame: int, which: str, path: Path):
         import bpy
@@ -99,7 +103,7 @@ class _Cameras:
         sc = self.scene
         sc.frame_set(int(frame))
         if which == "face":
-            self.face.location = tuple(_head_position(self.arm, self.head) + np.array(FACE_OFFSET))
+            self.face.location = tuple(_head_position(self.arm, self.head) + self.face_offset)
         sc.camera = self.body if which == "body" else self.face
         sc.render.resolution_x, sc.render.resolution_y = BODY_SIZE if which == "body" else FACE_SIZE
         sc.render.filepath = str(path)
