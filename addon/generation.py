@@ -106,13 +106,9 @@ class Job:
 
     def whole_take(self, window: MotionClip) -> MotionClip:
         """Regenerate: the sampled ``window`` put into the whole take (30 fps)."""
-        full, m0 = self.full_known, self.window_start
-        if full is None:
+        if self.full_known is None:
             return window
-        poses, exp, trans = full.poses.copy(), full.expressions.copy(), full.trans.copy()
-        n = min(window.num_frames, full.num_frames - m0)
-        poses[m0:m0 + n], exp[m0:m0 + n], trans[m0:m0 + n] = window.poses[:n], window.expressions[:n], window.trans[:n]
-        return MotionClip(poses, exp, trans, full.fps)
+        return self.full_known.spliced(window, self.window_start)
 
     def _redial(self, context, action, clip: MotionClip) -> None:
         """Regenerated take of an adjusted take: its raw output is the base
@@ -124,10 +120,7 @@ class Job:
             return
         n = min(base_raw.num_frames, clip.num_frames)
         new = ~np.asarray(self.full_mask[:n], bool)                  # True: regenerated frame
-        pick = lambda a, b: np.where(new[:, None], a[:n], b[:n])    # noqa: E731
-        raw = MotionClip(pick(clip.poses, base_raw.poses), pick(clip.expressions, base_raw.expressions),
-                         pick(clip.trans, base_raw.trans), clip.fps)
-        raw_store.store_raw(action, raw, self.cue)
+        raw_store.store_raw(action, base_raw.slice(0, n).spliced(clip.slice(0, n), 0, new), self.cue)
         # the copy keeps the user's selected (locked) keys; every channel was re-spliced, so "edited" is moot
         take_adjust.adjust_take(self.rig_info, action, adj, context.scene, lock_selected=True,
                                 overwrite_edited=True, only=self.regen_frames)
@@ -210,11 +203,10 @@ def _bake_faces(info: rig.RigInfo, action, clip: MotionClip, scene, span, seed: 
     weights (:mod:`addon.arkit_bake`), one shape-key action each; recorded
     on the take as ``cospeech_arkit`` (:func:`addon.arkit_bake.summary`)."""
     from . import arkit_bake
+    from .bake_target import face_meshes
     done = []
     mouth = getattr(info.armature, "cospeech_mouth", "AUTO")
-    for mesh in rig.bound_meshes(info.armature):
-        if not arkit_bake.face_keys(mesh) or not mesh.is_editable:
-            continue
+    for mesh in face_meshes(info):
         res = arkit_bake.bake_arkit(mesh, bake.scene_clip(clip, scene, span.num_frames), span.frame_start,
                                     action.name, seed, sampled=bool(action.get("cospeech_sampled")), mouth=mouth)
         done.append(arkit_bake.summary(mesh.name, res))

@@ -1,7 +1,7 @@
 """The model's raw output kept inside the .blend with each generated take: a
 custom property ``cospeech_raw`` on the take action holding a compressed
-``.npz`` (float32 ``poses`` / ``expressions`` / ``trans`` at 30 fps, and
-the closure cue, base64 text: ~1 MB per minute), so it survives save and
+``.npz`` (float32 ``poses`` / ``expressions`` / ``trans`` at 30 fps, float16
+ARKit mouth and closure cue, base64 text: ~1 MB per minute), so it survives save and
 reopen and edits of keys.  Adjust Take re-bakes from it; Regenerate Range
 in-paints from it."""
 from __future__ import annotations
@@ -22,6 +22,8 @@ def store_raw(action, clip: MotionClip, cue: np.ndarray | None = None) -> None:
     the *Lip Closure* dial when given."""
     buf = io.BytesIO()
     extra = {} if cue is None else {"closure_cue": np.asarray(cue, np.float16)}
+    if clip.arkit_mouth is not None:
+        extra["arkit_mouth"] = np.asarray(clip.arkit_mouth, np.float16)
     np.savez_compressed(buf, poses=np.asarray(clip.poses, np.float32),
                         expressions=np.asarray(clip.expressions, np.float32),
                         trans=np.asarray(clip.trans, np.float32), fps=np.float32(clip.fps), **extra)
@@ -43,7 +45,9 @@ def _stored(action) -> dict | None:
 def load_raw(action) -> MotionClip | None:
     """The raw output stored on ``action``, or None (missing or unreadable: use the keys)."""
     z = _stored(action)
-    return None if z is None else MotionClip(z["poses"], z["expressions"], z["trans"], float(z["fps"]))
+    if z is None:
+        return None
+    return MotionClip(z["poses"], z["expressions"], z["trans"], float(z["fps"]), arkit_mouth=z.get("arkit_mouth"))
 
 
 def load_cue(action) -> np.ndarray | None:

@@ -9,7 +9,6 @@ import os
 
 import numpy as np
 
-from ..model.motion import MotionClip
 from . import audio as audio_mod
 from . import bake, raw_store, rig, take_adjust
 from .backend import SAMPLE_RATE, features_module
@@ -84,19 +83,13 @@ def prepare_regenerate(context) -> Job:
         regen &= ~(np.abs(frame_of - f) < 0.5 * fps / MODEL_FPS + 1e-6)
     known = known.resample(MODEL_FPS)
     if known.num_frames < T:
-        pad = T - known.num_frames
-        known = MotionClip(np.pad(known.poses, ((0, pad), (0, 0)), mode="edge"),
-                           np.pad(known.expressions, ((0, pad), (0, 0)), mode="edge"),
-                           np.pad(known.trans, ((0, pad), (0, 0)), mode="edge"), MODEL_FPS)
+        known = known.held(T)
     m0, m1 = model_window(regen, fps)
     window = wave[int(round(m0 / MODEL_FPS * SAMPLE_RATE)):int(round(m1 / MODEL_FPS * SAMPLE_RATE))]
     m1 = m0 + features_module().num_frames(len(window), SAMPLE_RATE, MODEL_FPS)   # what the model makes of it
     keep = np.r_[~regen, np.ones(max(0, m1 - T), bool)]
     if m1 > known.num_frames:
-        pad = m1 - known.num_frames
-        known = MotionClip(np.pad(known.poses, ((0, pad), (0, 0)), mode="edge"),
-                           np.pad(known.expressions, ((0, pad), (0, 0)), mode="edge"),
-                           np.pad(known.trans, ((0, pad), (0, 0)), mode="edge"), MODEL_FPS)
+        known = known.held(m1)
     job = Job(info, window, span, **kwargs)
     job.known, job.known_mask = known.slice(m0, m1), keep[m0:m1]
     job.full_known, job.full_mask, job.window_start = known.slice(0, T), ~regen, m0

@@ -10,6 +10,7 @@ from scipy.spatial.transform import Rotation
 
 from ..model.motion import MotionClip
 from . import bake, compat, raw_store, rig
+from .bake_target import targets_of
 from .errors import GenerationError
 
 
@@ -17,7 +18,7 @@ def take_to_clip(info: rig.RigInfo, take, f0: int, f1: int, fps: float) -> Motio
     """The take's keys (hand edits included) at frames f0..f1 as a clip at ``fps``.
 
     Takes retargeted onto another skeleton are read from the model output
-    stored with them (:func:`take_adjust.load_raw`): hand edits there are
+    stored with them (:func:`raw_store.load_raw`): hand edits there are
     kept by the splice, but do not steer the in-painting.
 
     Takes carry a key on every frame, so each channel is read with
@@ -31,9 +32,7 @@ def take_to_clip(info: rig.RigInfo, take, f0: int, f1: int, fps: float) -> Motio
                 f"Take '{take.name}' on '{info.armature.name}' keeps no model output (takes over "
                 f"{bake.RAW_TAKE_SECONDS / 60:.0f} minutes, or imported): it cannot be regenerated "
                 "on a retargeted character; generate a new take instead.")
-        clip = raw.resample(fps)
-        idx = np.minimum(np.arange(f1 - f0 + 1), clip.num_frames - 1)
-        return MotionClip(clip.poses[idx], clip.expressions[idx], clip.trans[idx], fps)
+        return raw.resample(fps).held(f1 - f0 + 1)
     frames = np.arange(f0, f1 + 1)
     T = len(frames)
     poses = np.zeros((T, 165))
@@ -67,7 +66,36 @@ def take_to_clip(info: rig.RigInfo, take, f0: int, f1: int, fps: float) -> Motio
             key = fc.data_path.split('"')[1] if '"' in fc.data_path else ""
             if key.startswith(rig.EXP_PREFIX) and key[3:].isdigit() and int(key[3:]) < 100:
                 exp[:, int(key[3:])] = sample(fc)
-    return MotionClip(poses, exp, trans, fps)
+    raw = raw_store.load_raw(take)      # the ARKit mouth is kept with the model output, not as bone keys
+    mouth = None
+    if raw is not None and raw.arkit_mouth is not None:   # linear, at the scene rate (no joint slerp)
+        t = np.minimum(np.arange(T) / fps, (raw.num_frames - 1) / raw.fps)
+        mouth = np.stack([np.interp(t, np.arange(raw.num_frames) / raw.fps, c) for c in raw.arkit_mouth.T], 1)
+    if mouth is None:                   # no stored output (long or imported takes): the face's ARKit keys
+        mouth = _mouth_from_face_keys(info, take, sample)
+    return MotionClip(poses, exp, trans, fps, arkit_mouth=mouth)
+
+
+def _mouth_from_face_keys(info: rig.RigInfo, take, sample) -> np.ndarray | None:
+    """(T, 27) ARKit mouth read from the first face mesh whose take action keys
+    ``jawOpen`` (shapes it lacks read 0), or None."""
+    from ..model.motion import ARKIT_MOUTH_NAMES
+    from .bake_target import FaceTarget, face_meshes
+    for mesh in face_meshes(info):
+        t = FaceTarget.of_take(mesh, take)
+        act = t.action_of(take)
+        if act is None:
+            continue
+        by_shape = {n: k for k, (kind, n) in t.keys.items() if kind == "arkit"}
+        curves = {fc.data_path: fc for fc in compat.action_fcurves(act)}
+        fcs = [curves.get(f'key_blocks["{by_shape[n]}"].value') if n in by_shape else None
+               for n in ARKIT_MOUTH_NAMES]
+        jaw = fcs[ARKIT_MOUTH_NAMES.index("jawOpen")]
+        if jaw is None:
+            continue
+        n = len(sample(jaw))
+        return np.stack([sample(fc) if fc is not None else np.zeros(n) for fc in fcs], 1)
+    return None
 
 
 def locked_frames(take, a: int, b: int) -> set:
@@ -108,20 +136,19 @@ def regenerated_take(job, clip: MotionClip, seed: int, scene):
     action.name = f"Take {number} · {base.name.split(' · ')[0]} frames {a}-{b} regenerated · seed {seed}"
     action["cospeech_take_number"] = number
     action["cospeech_prev_action"] = base.name
-    fresh_curves = {(fc.data_path, fc.array_index): fc for fc in compat.action_fcurves(fresh.action)}
-    _splice(action, fresh_curves, a, b, job.locked_frames)
-    _continuous_quaternions(action, a, b)
     key_names = []
-    old_keys = [n for n in str(base.get("cospeech_key_action", "")).split(",") if n]
-    for old_name, fresh_key in zip(old_keys, fresh.key_actions):
-        old = bpy.data.actions.get(old_name)
-        if old is None:
+    for t in targets_of(job.rig_info, job.parts):   # the face meshes are re-baked whole (generation.py)
+        old, src = t.action_of(base), t.action_of(fresh.action)
+        if old is None or src is None or t.kind == "face":
             continue
-        kcopy = old.copy()
-        kcopy.name = action.name + " (face)"
-        _splice(kcopy, {(fc.data_path, fc.array_index): fc for fc in compat.action_fcurves(fresh_key)},
+        copy = action if t.kind == "armature" else old.copy()
+        if t.kind != "armature":
+            copy.name = action.name + " (face)"
+            key_names.append(copy.name)
+        _splice(copy, {(fc.data_path, fc.array_index): fc for fc in compat.action_fcurves(src)},
                 a, b, job.locked_frames)
-        key_names.append(kcopy.name)
+        if t.kind == "armature":
+            _continuous_quaternions(action, a, b)
     for tmp in [fresh.action] + list(fresh.key_actions):
         bpy.data.actions.remove(tmp)
     action["cospeech_key_action"] = ",".join(key_names)

@@ -24,6 +24,10 @@ re-bakes the result (``addon/take_adjust.py``).
   (the caller says so).  An earlier version closed the jaw at the motion's
   own minima, which lowered the phoneme contrast: the generated minima are
   not where the bilabials are.
+* The **ARKit mouth** (``MotionClip.arkit_mouth``) follows the *Mouth* dial
+  (weights scaled about 0, the rest shape, and clipped to [0, 1]), face
+  smoothing, and *Lip Closure* (:func:`model.mouth.close_lips` with closure
+  ``closure`` × cue: the lips meet, press and roll in).
 * Frames in ``keep`` are returned exactly as they were (the user's locks).
 
 Parts (SMPL-X joint indices, ``model/skeleton.py``): *mouth* = jaw (22);
@@ -151,8 +155,9 @@ def adjust(clip: MotionClip, adj: Adjustments, keep: np.ndarray | None = None,
     exp = np.array(clip.expressions, copy=True)
     trans = np.array(clip.trans, copy=True)
     T = clip.num_frames
+    mouth = None if clip.arkit_mouth is None else np.array(clip.arkit_mouth, copy=True)
     if adj.is_identity() or T == 0:
-        return MotionClip(poses, exp, trans, clip.fps)
+        return MotionClip(poses, exp, trans, clip.fps, arkit_mouth=mouth)
     rv = poses.reshape(T, -1, 3).astype(np.float64)
     for joints, pct in ((MOUTH, adj.mouth), (HEAD, adj.head), (GESTURE, adj.gesture), (ROOT, adj.root)):
         for j in joints:
@@ -168,11 +173,21 @@ def adjust(clip: MotionClip, adj: Adjustments, keep: np.ndarray | None = None,
         out_exp = gaussian_filter1d(out_exp, adj.smooth_face, axis=0, mode="nearest")
     if adj.smooth_body > 0:
         out_trans = gaussian_filter1d(out_trans, adj.smooth_body, axis=0, mode="nearest")
+    if mouth is not None:
+        mouth = np.clip(mouth.astype(np.float64) * adj.mouth / 100.0, 0.0, 1.0)
+        if adj.smooth_face > 0:
+            mouth = gaussian_filter1d(mouth, adj.smooth_face, axis=0, mode="nearest")
+        if adj.closure > 0 and cue is not None:
+            from .mouth import close_lips
+            mouth = close_lips(mouth, 1.0 - closure_factor(cue, adj.closure / 100.0, T, clip.fps))
+        mouth = mouth.astype(np.float32)
     new = MotionClip(rv.reshape(T, -1).astype(poses.dtype), out_exp.astype(exp.dtype),
-                     out_trans.astype(trans.dtype), clip.fps)
+                     out_trans.astype(trans.dtype), clip.fps, arkit_mouth=mouth)
     if keep is not None and np.any(keep):
         k = np.asarray(keep, bool)[:T]
         new.poses[:len(k)][k] = clip.poses[:len(k)][k]
         new.expressions[:len(k)][k] = clip.expressions[:len(k)][k]
         new.trans[:len(k)][k] = clip.trans[:len(k)][k]
+        if mouth is not None:
+            new.arkit_mouth[:len(k)][k] = clip.arkit_mouth[:len(k)][k]
     return new

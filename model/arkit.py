@@ -2,10 +2,16 @@
 
 Never imports bpy.
 
-What drives which shape (a first, partial mapping: the network itself has
-no ARKit output head yet):
+What drives which shape:
 
-* ``jawOpen`` = jaw opening (|SMPL-X jaw axis-angle|, ``poses[:, 66:69]``)
+* **The mouth and jaw** (the 27 ``motion.ARKIT_MOUTH_NAMES``: jawOpen,
+  jawForward, mouthClose, Funnel, Pucker, Smile, Stretch, Press, Roll,
+  Shrug, LowerDown, UpperUp …) come from the network's ARKit mouth output
+  (``MotionClip.arkit_mouth``, learned from FACEGOOD's hand-animated mouth,
+  with phone-timed closures, ``model/mouth.py``) when the clip has it.  Only
+  clips without it (older takes, imported captures) use the fallback of the
+  next two items.
+* Fallback ``jawOpen`` = jaw opening (|SMPL-X jaw axis-angle|, ``poses[:, 66:69]``)
   / :data:`JAW_OPEN_FULL_RAD`, clipped to [0, 1].  0.1 rad (5.7°) is our
   choice: the BEAT2 capture's 99th-percentile opening during speech is
   0.051 rad, so speech peaks land near jawOpen 0.5, the range iPhone
@@ -21,7 +27,7 @@ no ARKit output head yet):
   blink rate 17/min at rest and 26/min in conversation, 4.5/min reading
   (Bentivoglio et al., Mov Disord 12(6), 1997); blink duration ~100-400 ms
   (Caffier et al., Eur J Appl Physiol 89, 2003).
-* Lip closure ``mouthPressLeft/Right`` (0.5 c), ``mouthRollLower/Upper``
+* Fallback lip closure ``mouthPressLeft/Right`` (0.5 c), ``mouthRollLower/Upper``
   (0.3 c) and ``mouthClose`` (c · jawOpen, so the lips meet whatever the
   jaw does): c = clip(1 − jaw / :data:`CLOSURE_JAW_RAD`, 0, 1) × speaking,
   where speaking = clip(std of the jaw over ±0.25 s / 0.01 rad, 0, 1) —
@@ -57,7 +63,7 @@ import re
 
 import numpy as np
 
-from .motion import MotionClip
+from .motion import ARKIT_MOUTH_NAMES, MotionClip
 
 #: The 52 ARKit blend shapes in Live Link Face's CSV order.
 ARKIT_NAMES: tuple[str, ...] = (
@@ -174,6 +180,8 @@ def arkit_weights(clip: MotionClip, seed: int = 0, blink_rate: float = BLINKS_PE
     for name, gain in (("mouthPressLeft", 0.5), ("mouthPressRight", 0.5),
                        ("mouthRollLower", 0.3), ("mouthRollUpper", 0.3)):
         out[:, _INDEX[name]] = gain * c
+    if clip.arkit_mouth is not None:           # the learned mouth
+        out[:, [_INDEX[n] for n in ARKIT_MOUTH_NAMES]] = np.clip(clip.arkit_mouth, 0, 1)
     brow = _brows(np.asarray(clip.poses, np.float64), clip.fps)
     for name in ("browInnerUp", "browOuterUpLeft", "browOuterUpRight"):
         out[:, _INDEX[name]] = brow

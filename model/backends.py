@@ -222,9 +222,9 @@ def export_onnx(net: "CoSpeechNet", path: str | os.PathLike, *, opset: int = ONN
 
     TorchScript-based exporter (``torch.onnx.export(dynamo=False)``), opset
     ``opset`` (>= 17), inputs :data:`ONNX_INPUTS` with dynamic batch (``B``)
-    and time (``T``) axes: x/known (B, T, 433) float32, t (B,) float32,
+    and time (``T``) axes: x/known (B, T, 460) float32, t (B,) float32,
     audio (B, T, A) float32, style (B,) int64, mask (B, T) float32,
-    drop_audio/drop_style (B,) bool; output ``x1_hat`` (B, T, 433) float32.
+    drop_audio/drop_style (B,) bool; output ``x1_hat`` (B, T, 460) float32.
     ``metadata`` is stored as ONNX metadata_props (strings).
 
     Returns:

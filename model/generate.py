@@ -39,7 +39,9 @@ import numpy as np
 from .backends import (BACKENDS, CUDA_FALLBACK_WARNING, BackendError, OnnxDenoiser, TorchDenoiser,
                        onnx_providers, resolve_backend)
 from .features import SAMPLE_RATE, AudioError, load_audio, network_features
-from .features import FEATURE_NAMES
+from .features import FEATURE_DIM, FEATURE_NAMES
+from .mouth import phone_shapes
+from .phones import VISEME_DIM
 from .silence import rest_mouth, silence_weight
 from .flow import Denoiser, blend_borders, sample, smooth_take
 from .motion import MotionClip
@@ -213,6 +215,8 @@ class Generator:
         self.smooth_sigma = float(meta.get("smooth_sigma", DEFAULT_SMOOTH_SIGMA))
         self.trans_sigma = float(meta.get("trans_sigma", self.smooth_sigma))
         self.face_sigma = float(meta.get("face_sigma", self.smooth_sigma))
+        #: phone-timed lip shapes on the ARKit mouth (model/mouth.py); False: the learned mouth alone
+        self.phone_shapes = True
         self.visemes = bool(meta.get("net", {}).get("visemes", False))
         self.phones = bool(meta.get("net", {}).get("phones", False))
         #: "ode" (the sampled jaw) or "regression" (the jaw of the first step's prediction, ``flow.sample``)
@@ -376,12 +380,16 @@ class Generator:
             if mask.any():
                 out = np.where(mask[:, None], known_x, blend_borders(out, known_x, mask))
         clip = self.normaliser.decode(out)
+        if self.visemes and self.phone_shapes:       # rounded vowels round, P B M close, F V raise the lower lip (model/mouth.py)
+            clip.arkit_mouth = phone_shapes(clip.arkit_mouth, feats[:, FEATURE_DIM:FEATURE_DIM + VISEME_DIM])
         rest_mouth(clip, silence_weight(raw[:, FEATURE_NAMES.index("rms_db")]), keep=mask)
         if known is not None and mask.any():  # exact copy of the user's frames (no 6D round-trip error)
             idx = np.flatnonzero(mask)
             clip.poses[idx] = known.poses[idx]
             clip.expressions[idx] = known.expressions[idx]
             clip.trans[idx] = known.trans[idx]
+            if known.arkit_mouth is not None:
+                clip.arkit_mouth[idx] = known.arkit_mouth[idx]
         return clip
 
     def generate_file(self, audio_path: str | os.PathLike, **kwargs) -> MotionClip:

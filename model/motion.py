@@ -8,6 +8,8 @@ One clip is SMPL-X parameters in exactly the BEAT2 npz layout (Liu et al.,
 * ``trans``       (T, 3)   root translation, metres, SMPL-X axes (Y up)
 * ``mocap_frame_rate`` scalar frames per second (BEAT2: 30)
 * optional ``betas`` (300,) or (10,), ``gender``, ``model``
+* optional ``arkit_mouth`` (T, 27) ARKit mouth and jaw blend-shape weights in
+  [0, 1] (:data:`ARKIT_MOUTH_NAMES`): CoSpeech's learned mouth (not in BEAT2)
 
 Pure numpy + scipy; never imports bpy.
 """
@@ -23,6 +25,16 @@ from .skeleton import NUM_JOINTS
 
 NUM_EXPRESSIONS = 100
 POSE_DIM = NUM_JOINTS * 3
+#: The ARKit mouth and jaw shapes the network generates: the rows of FACEGOOD's
+#: ARKit table marked valid (``../shared/data/facegood/blendshape_to_arkit.tsv``),
+#: in ARKit / Live Link Face order (``model.arkit.ARKIT_NAMES``).
+ARKIT_MOUTH_NAMES: tuple[str, ...] = (
+    "jawForward", "jawRight", "jawLeft", "jawOpen", "mouthClose", "mouthFunnel", "mouthPucker", "mouthRight",
+    "mouthLeft", "mouthSmileLeft", "mouthSmileRight", "mouthFrownLeft", "mouthFrownRight", "mouthDimpleLeft",
+    "mouthDimpleRight", "mouthStretchLeft", "mouthStretchRight", "mouthRollLower", "mouthRollUpper",
+    "mouthShrugLower", "mouthShrugUpper", "mouthPressLeft", "mouthPressRight", "mouthLowerDownLeft",
+    "mouthLowerDownRight", "mouthUpperUpLeft", "mouthUpperUpRight")
+NUM_MOUTH = len(ARKIT_MOUTH_NAMES)
 
 
 class MotionFormatError(ValueError):
@@ -40,6 +52,8 @@ class MotionClip:
         fps: frames per second (float).
         betas: shape coefficients, kept as given (default zeros(300)).
         gender: "neutral" / "male" / "female".
+        arkit_mouth: (T, 27) float32 ARKit mouth weights in [0, 1]
+            (:data:`ARKIT_MOUTH_NAMES` order), or None (a capture without them).
     """
 
     poses: np.ndarray
@@ -48,6 +62,7 @@ class MotionClip:
     fps: float = 30.0
     betas: np.ndarray = field(default_factory=lambda: np.zeros(300, np.float32))
     gender: str = "neutral"
+    arkit_mouth: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.poses = _check("poses", self.poses, (None, POSE_DIM))
@@ -58,6 +73,8 @@ class MotionClip:
         if not np.isfinite(self.fps) or self.fps <= 0:
             raise MotionFormatError(f"fps must be a positive number, got {self.fps!r}")
         self.betas = np.asarray(self.betas, np.float32).reshape(-1)
+        if self.arkit_mouth is not None:
+            self.arkit_mouth = _check("arkit_mouth", self.arkit_mouth, (T, NUM_MOUTH))
 
     # ------------------------------------------------------------------ basics
     @property
@@ -75,8 +92,34 @@ class MotionClip:
 
     def slice(self, start: int, stop: int) -> "MotionClip":
         """Frames ``[start, stop)`` as a new clip (copies)."""
+        mouth = None if self.arkit_mouth is None else self.arkit_mouth[start:stop].copy()
         return MotionClip(self.poses[start:stop].copy(), self.expressions[start:stop].copy(),
-                          self.trans[start:stop].copy(), self.fps, self.betas.copy(), self.gender)
+                          self.trans[start:stop].copy(), self.fps, self.betas.copy(), self.gender, mouth)
+
+    def pick(self, idx) -> "MotionClip":
+        """The frames at integer indices ``idx`` (repeats allowed) as a new clip, every channel."""
+        idx = np.asarray(idx, np.int64)
+        mouth = None if self.arkit_mouth is None else self.arkit_mouth[idx]
+        return MotionClip(self.poses[idx], self.expressions[idx], self.trans[idx], self.fps, self.betas.copy(),
+                          self.gender, mouth)
+
+    def held(self, num_frames: int) -> "MotionClip":
+        """Exactly ``num_frames`` frames: cut, or the last frame held."""
+        return self.pick(np.minimum(np.arange(max(1, int(num_frames))), self.num_frames - 1))
+
+    def spliced(self, other: "MotionClip", at: int, where: np.ndarray | None = None) -> "MotionClip":
+        """A copy with ``other``'s frames written from frame ``at`` on (only where
+        ``where`` (len(other),) is True, if given); ``other`` past the end is dropped.
+        A missing ARKit mouth on either side leaves the copy's as it is."""
+        out = self.slice(0, self.num_frames)
+        n = max(0, min(other.num_frames, self.num_frames - at))
+        sel = np.ones(n, bool) if where is None else np.asarray(where, bool)[:n]
+        dst = at + np.flatnonzero(sel)
+        src = np.flatnonzero(sel)
+        out.poses[dst], out.expressions[dst], out.trans[dst] = other.poses[src], other.expressions[src], other.trans[src]
+        if out.arkit_mouth is not None and other.arkit_mouth is not None:
+            out.arkit_mouth[dst] = other.arkit_mouth[src]
+        return out
 
     @staticmethod
     def zeros(num_frames: int, fps: float = 30.0) -> "MotionClip":
@@ -134,7 +177,8 @@ class MotionClip:
                     break
             betas = np.asarray(data["betas"], np.float32) if "betas" in data.files else np.zeros(300, np.float32)
             gender = str(data["gender"]) if "gender" in data.files else "neutral"
-        return MotionClip(poses, exp, trans, fps, betas, gender)
+            mouth = _check("arkit_mouth", data["arkit_mouth"], (T, NUM_MOUTH)) if "arkit_mouth" in data.files else None
+        return MotionClip(poses, exp, trans, fps, betas, gender, mouth)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the clip as a BEAT2-layout npz, readable by ``np.load``.
@@ -147,6 +191,8 @@ class MotionClip:
                   "trans": self.trans.astype(np.float32), "betas": np.asarray(self.betas),
                   "gender": np.array(self.gender), "model": np.array("smplx2020"),
                   "mocap_frame_rate": np.array(self.fps, np.float32)}
+        if self.arkit_mouth is not None:
+            arrays["arkit_mouth"] = self.arkit_mouth.astype(np.float32)
         with zipfile.ZipFile(os.fspath(path), "w", zipfile.ZIP_STORED) as zf:
             for name, arr in arrays.items():
                 info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
@@ -160,7 +206,7 @@ class MotionClip:
         Joint rotations are interpolated with spherical linear interpolation
         (scipy ``Slerp``) per joint, never by blending axis-angle vectors;
         translation and expression coefficients (linear quantities) are
-        interpolated linearly.  Output frame ``k`` is at time ``k / fps``;
+        interpolated linearly (so is ``arkit_mouth``).  Output frame ``k`` is at time ``k / fps``;
         frames past the last input time are held at the last input frame.
 
         Raises:
@@ -178,14 +224,16 @@ class MotionClip:
         if T == 1:
             idx = np.zeros(n_out, int)
             return MotionClip(self.poses[idx], self.expressions[idx], self.trans[idx], fps,
-                              self.betas.copy(), self.gender)
+                              self.betas.copy(), self.gender, None if self.arkit_mouth is None else self.arkit_mouth[idx])
         rv = self.joint_rotvecs().astype(np.float64)
         out = np.empty((n_out, NUM_JOINTS, 3))
         for j in range(NUM_JOINTS):
             out[:, j] = Slerp(t_in, Rotation.from_rotvec(rv[:, j]))(t_out).as_rotvec()
         exp = np.stack([np.interp(t_out, t_in, c) for c in self.expressions.T], axis=1)
         trans = np.stack([np.interp(t_out, t_in, c) for c in self.trans.T], axis=1)
-        return MotionClip(out.reshape(n_out, POSE_DIM), exp, trans, fps, self.betas.copy(), self.gender)
+        mouth = (None if self.arkit_mouth is None
+                 else np.stack([np.interp(t_out, t_in, c) for c in self.arkit_mouth.T], axis=1))
+        return MotionClip(out.reshape(n_out, POSE_DIM), exp, trans, fps, self.betas.copy(), self.gender, mouth)
 
 
 def _check(name: str, arr, shape: tuple) -> np.ndarray:

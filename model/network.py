@@ -5,12 +5,14 @@ Pure PyTorch; never imports bpy.
 Design (documented here because it is the contract with ``flow.py``):
 
 * **Modalities and adapters.**  Each frame vector (``representation.py``)
-  is split into a *body* block (52 joints 6D + trans, 315 values) and a
-  *face* block (jaw + eyes 6D + 100 FLAME expressions, 118 values).  Each
+  is split into a *body* block (52 joints 6D + trans, 315 values), a
+  *face* block (jaw + eyes 6D + 100 FLAME expressions, 118 values) and an
+  *ARKit mouth* block (27 ARKit mouth and jaw blend-shape weights, supervised
+  by FACEGOOD's hand-animated mouth).  Each
   modality has its own small input adapter (a 2-layer MLP) that maps
   ``[x_t, x_known * mask, mask]`` of that modality into the shared
   ``d_model`` latent space, and its own output head mapping the trunk output
-  back to that modality.  The two adapter outputs are **summed into one
+  back to that modality.  The three adapter outputs are **summed into one
   token per frame** (one shared latent space; a sequence of ``T`` tokens),
   so every trunk layer mixes face and body with the same weights (the
   "shared weights + small per-modality adapters" idea of the seed paper).
@@ -38,7 +40,8 @@ Design (documented here because it is the contract with ``flow.py``):
   of the face given the local sound -- a regression-style mouth -- and the
   trunk adds the x_t-dependent, seed-varying part.  Dropping the audio for
   classifier-free guidance replaces its input by the null token too, so
-  guidance amplifies articulation.  The body head is unchanged.
+  guidance amplifies articulation.  The term covers the face and the ARKit
+  mouth blocks (one MLP, FACE_DIM + MOUTH_DIM outputs).  The body head is unchanged.
   With ``mouth_phonetic`` the term reads its own encoder of only the
   speaker-independent columns -- the 15 viseme one-hots and 4 loudness
   columns (``MOUTH_COLUMNS``), Linear + a ±4-frame convolution -- instead of
@@ -63,7 +66,7 @@ from torch import nn
 
 from .features import FEATURE_DIM, FEATURE_NAMES, LOUDNESS_NAMES
 from .phones import PHONE_DIM, VISEME_DIM
-from .representation import BODY_DIM, FACE_DIM
+from .representation import BODY_DIM, FACE_DIM, MOUTH_DIM
 
 
 #: Audio columns the phonetic mouth term reads: loudness (per-clip normalised) + the 15 visemes.
@@ -102,6 +105,9 @@ class NetConfig:
     #: visemes (``features.network_features(phones=True)``; ``audio_dim`` 102);
     #: the phonetic mouth term reads them too.  Needs ``visemes``.
     phones: bool = False
+    #: The ARKit mouth output also adds a term of the frame's shared audio
+    #: encoding (log-mel included; ``a_local``, as ``face_audio``), beside the phonetic one.
+    arkit_audio: bool = False
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -176,8 +182,10 @@ class CoSpeechNet(nn.Module):
         d = cfg.d_model
         self.body_in = Adapter(BODY_DIM, d)
         self.face_in = Adapter(FACE_DIM, d)
+        self.arkit_in = Adapter(MOUTH_DIM, d)
         self.body_out = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, BODY_DIM))
         self.face_out = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, FACE_DIM))
+        self.arkit_out = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, MOUTH_DIM))
         self.audio_in = nn.Linear(cfg.audio_dim, d)
         self.audio_conv = nn.Sequential(nn.Conv1d(d, d, 5, padding=2), nn.GELU(), nn.Conv1d(d, d, 5, padding=2))
         self.audio_null = nn.Parameter(torch.zeros(d))
@@ -187,7 +195,9 @@ class CoSpeechNet(nn.Module):
         self.t_mlp = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         if cfg.face_audio or cfg.mouth_phonetic:
-            self.mouth = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(), nn.Linear(d, FACE_DIM))
+            self.mouth = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(), nn.Linear(d, FACE_DIM + MOUTH_DIM))
+        if cfg.arkit_audio:
+            self.arkit_audio_term = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(), nn.Linear(d, MOUTH_DIM))
         if cfg.phones and not cfg.visemes:
             raise ValueError("phones needs visemes")
         if cfg.mouth_phonetic:
@@ -215,8 +225,10 @@ class CoSpeechNet(nn.Module):
             drop_style = torch.zeros(B, dtype=torch.bool, device=dev)
         m = mask[..., None].to(x.dtype)
         hb = self.body_in(x[..., :BODY_DIM], x_known[..., :BODY_DIM], m)
-        hf = self.face_in(x[..., BODY_DIM:], x_known[..., BODY_DIM:], m)
-        h = hb + hf + sinusoid(torch.arange(T, device=dev), self.cfg.d_model)  # one token per frame
+        F = BODY_DIM + FACE_DIM
+        hf = self.face_in(x[..., BODY_DIM:F], x_known[..., BODY_DIM:F], m)
+        hm = self.arkit_in(x[..., F:], x_known[..., F:], m)
+        h = hb + hf + hm + sinusoid(torch.arange(T, device=dev), self.cfg.d_model)  # one token per frame
         a, a_local = self.encode_audio(audio, drop_audio)
         style = torch.where(drop_style, torch.full_like(style, self.cfg.n_styles), style)
         cond = self.t_mlp(sinusoid(t * 1000.0, self.cfg.d_model)) + self.style(style)
@@ -228,13 +240,15 @@ class CoSpeechNet(nn.Module):
         ca_mask = (frame[:, None] - frame[None]).abs() > self.cfg.audio_window
         for blk in self.blocks:
             h = blk(h, cond, a, ca_mask)
-        face = self.face_out(h)
+        face = torch.cat([self.face_out(h), self.arkit_out(h)], dim=-1)
         if self.cfg.mouth_phonetic:
             m_in = self.mouth_in(audio.index_select(-1, self.mouth_cols))
             m_in = m_in + self.mouth_conv(m_in.transpose(1, 2)).transpose(1, 2)
             face = face + self.mouth(m_in) * (~drop_audio)[:, None, None].to(face.dtype)
         elif self.cfg.face_audio:
             face = face + self.mouth(a_local)
+        if self.cfg.arkit_audio:
+            face = face + torch.cat([torch.zeros_like(face[..., :FACE_DIM]), self.arkit_audio_term(a_local)], -1)
         return torch.cat([self.body_out(h), face], dim=-1)
 
 
@@ -256,7 +270,7 @@ def parameter_comparison(cfg: NetConfig | None = None) -> dict:
     """
     net = CoSpeechNet(cfg)
     total = count_parameters(net)
-    face_parts = count_parameters(net.face_in) + count_parameters(net.face_out)
+    face_parts = sum(count_parameters(m) for m in (net.face_in, net.face_out, net.arkit_in, net.arkit_out))
     if net.cfg.face_audio:
         face_parts += count_parameters(net.mouth)
     body_only = total - face_parts

@@ -47,7 +47,7 @@ def silence_weight(rms_db: np.ndarray) -> np.ndarray:
 
 
 def rest_mouth(clip: MotionClip, weight: np.ndarray, keep: np.ndarray | None = None) -> MotionClip:
-    """Blend the jaw and expressions of ``clip`` toward rest by ``weight`` (in place).
+    """Blend the jaw, expressions and ARKit mouth of ``clip`` toward rest by ``weight`` (in place).
 
     Args:
         clip: generated motion at the same frame rate as ``weight``.
@@ -65,4 +65,6 @@ def rest_mouth(clip: MotionClip, weight: np.ndarray, keep: np.ndarray | None = N
     j = slice(3 * JAW, 3 * JAW + 3)
     clip.poses[:len(w), j] = clip.poses[:len(w), j] * s
     clip.expressions[:len(w)] = clip.expressions[:len(w)] * s
+    if clip.arkit_mouth is not None:
+        clip.arkit_mouth[:len(w)] = clip.arkit_mouth[:len(w)] * s
     return clip

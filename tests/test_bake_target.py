@@ -55,3 +55,9 @@ def test_every_target_follows_generate_switch_and_adjust():
     assert run("adjust_take") == {"FINISHED"}
     jaw_half = _values(fcs['key_blocks["jawOpen"].value'], frames)
     assert np.allclose(jaw_half, np.clip(want[:, ARKIT_NAMES.index("jawOpen")] * 0.5, 0, 1), atol=2e-3)
+    # a take without its stored output (long or imported) reads the learned mouth back from the face keys
+    from cospeech.addon.take_keys import take_to_clip
+    del first[raw_store.RAW]
+    back = take_to_clip(info, first, f0, f1, bake.scene_fps(scene))
+    assert back.arkit_mouth is not None
+    assert np.allclose(back.arkit_mouth[:, 3], jaw_half, atol=1e-5)          # jawOpen, as keyed

@@ -16,14 +16,15 @@ def _inputs(B=2, T=30, A=63):
 
 def test_phonetic_mouth_reads_only_visemes_and_loudness():
     """Changing a log-mel column moves the face only through the trunk; with
-    the trunk's face output zeroed, only the mouth columns move the face, and
+    the trunk's face and ARKit mouth outputs zeroed, only the mouth columns move them, and
     dropped audio removes the mouth term."""
     torch.manual_seed(0)
     net = CoSpeechNet(NetConfig(d_model=32, n_layers=1, n_heads=2, audio_dim=63, visemes=True,
                                 mouth_phonetic=True)).eval()
     with torch.no_grad():
-        net.face_out[1].weight.zero_()
-        net.face_out[1].bias.zero_()
+        for head in (net.face_out, net.arkit_out):     # the trunk's face and ARKit mouth outputs
+            head[1].weight.zero_()
+            head[1].bias.zero_()
         x, t, a, s, k, m = _inputs()
         base = net(x, t, a, s, k, m)[..., BODY_DIM:]
         a_mel = a.clone()
@@ -49,8 +50,9 @@ def test_phone_columns_reach_the_phonetic_mouth():
                                 mouth_phonetic=True, phones=True)).eval()
     assert net.mouth_cols.tolist() == list(MOUTH_COLUMNS) + list(range(63, 102))
     with torch.no_grad():
-        net.face_out[1].weight.zero_()
-        net.face_out[1].bias.zero_()
+        for head in (net.face_out, net.arkit_out):     # the trunk's face and ARKit mouth outputs
+            head[1].weight.zero_()
+            head[1].bias.zero_()
         x, t, a, s, k, m = _inputs(A=102)
         base = net(x, t, a, s, k, m)[..., BODY_DIM:]
         a_ph = a.clone()

@@ -137,15 +137,17 @@ def contact_sheet(scene, arm, f0: int, f1: int, path: Path, n: int = 8) -> Path:
 
 
 def phone_sheet(scene, arm, f0: int, wave: np.ndarray, fps: float, path: Path, per_class: int = 4) -> dict:
-    """Face close-ups at ``per_class`` bilabial (P B M) and open-vowel centres
-    (PocketSphinx ``allphone``, :mod:`model.phones`), spread over the clip,
-    labelled with the phone and its time.  Returns ``{"bilabial": [...], "open": [...]}``
-    (frames used) or raises ``ImportError`` without PocketSphinx."""
+    """Face close-ups at ``per_class`` bilabial (P B M), open-vowel and rounded-vowel
+    (UW UH OW AO W) centres (PocketSphinx ``allphone``, :mod:`model.phones`), spread
+    over the clip, one row each, labelled with the phone and its time.  Returns
+    ``{"bilabial": [...], "open": [...], "rounded": [...]}`` (frames used) or
+    raises ``ImportError`` without PocketSphinx."""
     from PIL import Image, ImageDraw
     from cospeech.model.phones import BILABIALS, OPEN_VOWELS, allphone
     phones = allphone(wave)
     picked = {}
-    for label, labels in (("bilabial", BILABIALS), ("open", OPEN_VOWELS)):
+    rows = ("bilabial", "open", "rounded")
+    for label, labels in zip(rows, (BILABIALS, OPEN_VOWELS, frozenset({"UW", "UH", "OW", "AO", "W"}))):
         cands = [p for p in phones if p.label in labels]
         idx = np.linspace(0, len(cands) - 1, min(per_class, len(cands))).round().astype(int) if cands else []
         picked[label] = [cands[i] for i in idx]
@@ -154,7 +156,7 @@ def phone_sheet(scene, arm, f0: int, wave: np.ndarray, fps: float, path: Path, p
     tmp = path.with_suffix(".frame.png")
     tiles = []
     try:
-        for label in ("bilabial", "open"):
+        for label in rows:
             for p in picked[label]:
                 im = cams.render(f0 + int(round(p.centre * fps)), "face", tmp).resize((240, 240))
                 ImageDraw.Draw(im).text((6, 4), f"{p.label} @ {p.centre:.2f} s", fill=(0, 0, 0))
@@ -162,9 +164,9 @@ def phone_sheet(scene, arm, f0: int, wave: np.ndarray, fps: float, path: Path, p
     finally:
         tmp.unlink(missing_ok=True)
         cams.remove()
-    cols = max(len(picked["bilabial"]), len(picked["open"]), 1)
-    sheet = Image.new("RGB", (240 * cols, 480), "white")
-    for row, label in enumerate(("bilabial", "open")):
+    cols = max(max(len(picked[r]) for r in rows), 1)
+    sheet = Image.new("RGB", (240 * cols, 240 * len(rows)), "white")
+    for row, label in enumerate(rows):
         for i, (_, im) in enumerate([t for t in tiles if t[0] == label]):
             sheet.paste(im, (i * 240, row * 240))
     sheet.save(path)

@@ -227,9 +227,12 @@ class StreamingDataset:
                 st.append(int(np.searchsorted(self.thresholds, (cs[s + W] - cs[s]) / W)))
             ms.append(random_mask(rng, W))
         aus = drop_visemes(np.stack(aus), rng, self.viseme_dropout) if self.visemes else np.stack(aus)
-        out = (torch.from_numpy(np.stack(xs)), torch.from_numpy(aus),
-               torch.tensor(st, dtype=torch.long), torch.from_numpy(np.stack(ms)))
-        return out + (torch.tensor(sp, dtype=torch.long),) if self.with_speakers else out
+        from ..representation import ARKIT_COLUMNS, FRAME_DIM
+        cols = np.ones((B, FRAME_DIM), np.float32)
+        cols[:, ARKIT_COLUMNS] = 0.0           # BEAT2 has no ARKit mouth: not supervised
+        return (torch.from_numpy(np.stack(xs)), torch.from_numpy(aus), torch.tensor(st, dtype=torch.long),
+                torch.from_numpy(np.stack(ms)), torch.tensor(sp, dtype=torch.long) if self.with_speakers else None,
+                torch.from_numpy(cols))
 
     def describe(self) -> dict:
         return {"clips": len(self.entries), "cache_files": self.cache_files, "loads": self.loads,

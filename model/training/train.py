@@ -141,7 +141,7 @@ def train(args) -> dict:
     cfg = NetConfig(d_model=args.d_model, n_layers=args.layers, n_heads=args.heads,
                     n_styles=len(STYLES), face_audio=not args.no_face_audio, dropout=args.dropout,
                     n_speakers=len(speakers), visemes=bool(args.visemes), mouth_phonetic=bool(args.mouth_phonetic),
-                    phones=bool(args.phones),
+                    phones=bool(args.phones), arkit_audio=bool(args.arkit_audio),
                     audio_dim=FEATURE_DIM + (VISEME_DIM if args.visemes else 0) + (PHONE_DIM if args.phones else 0))
     torch.manual_seed(args.seed)
     net = CoSpeechNet(cfg)
@@ -312,6 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with --visemes: also the 39 ARPAbet phone one-hots (NetConfig.phones)")
     ap.add_argument("--mouth-phonetic", action="store_true",
                     help="with --visemes: the mouth term reads only visemes + loudness (NetConfig.mouth_phonetic)")
+    ap.add_argument("--arkit-audio", action="store_true",
+                    help="the ARKit mouth also reads the shared audio encoding (NetConfig.arkit_audio)")
     ap.add_argument("--facegood", default=None, metavar="DIR",
                     help="FACEGOOD takes (model/training/facegood.py) as extra jaw-only supervision (take 1114_3_16 held out)")
     ap.add_argument("--facegood-share", type=float, default=0.25, help="--facegood: fraction of windows from it")

@@ -16,7 +16,7 @@ import torch
 from ..features import FEATURE_DIM, SAMPLE_RATE, FPS, network_features
 from ..generate import STYLES
 from ..motion import MotionClip
-from ..representation import FRAME_DIM, Normaliser, clip_to_frames, mirror_clip
+from ..representation import ARKIT_COLUMNS, FRAME_DIM, Normaliser, clip_to_frames, mirror_clip
 from ..skeleton import UPPER_BODY, forward_kinematics
 
 
@@ -54,11 +54,13 @@ def stretch_clip(clip: MotionClip, wave: np.ndarray, factor: float) -> tuple[Mot
     return m, w
 
 
-def fit_norm_and_terciles(clips: list[MotionClip], window: int) -> tuple[Normaliser, np.ndarray]:
-    """The data normaliser (fitted on ``clips`` and their mirrors, un-stretched) and
-    the energy terciles (m/s) of the style labels: the 1/3 and 2/3 percentiles of the
-    mean upper-body joint speed over every ``window``-frame window of ``clips``."""
-    frames = [clip_to_frames(c) for c in clips] + [clip_to_frames(mirror_clip(c)) for c in clips]
+def fit_norm_and_terciles(clips: list[MotionClip], window: int,
+                          extra: list[np.ndarray] = ()) -> tuple[Normaliser, np.ndarray]:
+    """The data normaliser (fitted on ``clips`` and their mirrors, un-stretched, and the
+    ``extra`` un-normalised frames, NaN where a source has no data: FACEGOOD's jaw and
+    ARKit mouth) and the energy terciles (m/s) of the style labels: the 1/3 and 2/3
+    percentiles of the mean upper-body joint speed over every ``window``-frame window of ``clips``."""
+    frames = [clip_to_frames(c) for c in clips] + [clip_to_frames(mirror_clip(c)) for c in clips] + list(extra)
     win_means = []
     for c in clips:
         cs = np.concatenate([[0], np.cumsum(upper_body_speed(c))])
@@ -91,7 +93,14 @@ class Dataset:
         if not base:
             raise ValueError("no clip long enough for training")
         self.sources = [b[0] for b in base]
-        self.norm, self.thresholds = fit_norm_and_terciles([c for _, c, _ in base], window)
+        takes, self.calibration = [], None
+        if facegood:
+            from .facegood import JawCalibration, capture_jaw, load_takes
+            takes = load_takes(facegood)
+            self.calibration = JawCalibration.fit(capture_jaw([c for _, c, _ in base]),
+                                                  np.concatenate([t.jaw_open for t in takes]))
+        self.norm, self.thresholds = fit_norm_and_terciles(
+            [c for _, c, _ in base], window, [self.calibration.raw_frames(t.jaw_open, t.arkit_mouth) for t in takes])
         self.versions = []  # (x (T,F), audio (T,A), speed cumsum, mirrored)
         for name, c, w in base:
             for f in stretch:
@@ -105,21 +114,16 @@ class Dataset:
                     self.versions.append((x, feats[:T], np.concatenate([[0], np.cumsum(sp)]), mirrored))
         log(f"{len(self.versions)} augmented versions, energy terciles {self.thresholds.round(3).tolist()} m/s")
         self.train_frames = np.concatenate([v[0] for v in self.versions if not v[3]])
-        self.facegood: list[tuple[np.ndarray, np.ndarray]] = []   # (jaw-only frames, audio features)
-        self.calibration = None
-        if facegood:
-            from .facegood import JawCalibration, capture_jaw, load_takes
-            takes = load_takes(facegood)
-            self.calibration = JawCalibration.fit(capture_jaw([c for _, c, _ in base]),
-                                                  np.concatenate([t.jaw_open for t in takes]))
-            for t in takes:
-                wave, _ = librosa.load(str(t.wav), sr=SAMPLE_RATE, mono=True)
-                feats = network_features(wave, SAMPLE_RATE, visemes=visemes, phones=phones)[1]
-                T = min(len(t.jaw_open), len(feats))
-                self.facegood.append((self.calibration.frames(t.jaw_open[:T], self.norm), feats[:T]))
+        self.facegood: list[tuple[np.ndarray, np.ndarray]] = []   # (jaw + ARKit mouth frames, audio features)
+        for t in takes:
+            wave, _ = librosa.load(str(t.wav), sr=SAMPLE_RATE, mono=True)
+            feats = network_features(wave, SAMPLE_RATE, visemes=visemes, phones=phones)[1]
+            T = min(len(t.jaw_open), len(feats))
+            self.facegood.append((self.calibration.frames(t.jaw_open[:T], self.norm, t.arkit_mouth[:T]), feats[:T]))
+        if takes:
             self.sources += [f"facegood/{t.name}" for t in takes]
-            log(f"FACEGOOD: {len(takes)} takes, {sum(len(f[0]) for f in self.facegood) / FPS:.0f} s of jaw "
-                f"supervision, {facegood_share:.0%} of windows; calibration {self.calibration.to_json()}")
+            log(f"FACEGOOD: {len(takes)} takes, {sum(len(f[0]) for f in self.facegood) / FPS:.0f} s of jaw and "
+                f"ARKit mouth supervision, {facegood_share:.0%} of windows; calibration {self.calibration.to_json()}")
 
     def style_of(self, vi: int, start: int) -> int:
         x, _, cs, mirrored = self.versions[vi]
@@ -134,8 +138,9 @@ class Dataset:
         W = self.window
         xs, aus, st, ms, cols = [], [], [], [], []
         full, jaw_only = np.ones(FRAME_DIM, np.float32), jaw_column_weights()
+        full[ARKIT_COLUMNS] = 0.0             # BEAT2 has no ARKit mouth
         for _ in range(B):
-            if self.facegood_share and rng.random() < self.facegood_share:   # jaw-only window, no style
+            if self.facegood_share and rng.random() < self.facegood_share:   # jaw + ARKit mouth window, no style
                 x, a = self.facegood[int(rng.integers(len(self.facegood)))]
                 s = int(rng.integers(0, x.shape[0] - W + 1))
                 xs.append(x[s:s + W])
@@ -155,7 +160,7 @@ class Dataset:
         aus = drop_visemes(np.stack(aus), rng, self.viseme_dropout) if self.visemes else np.stack(aus)
         return (torch.from_numpy(np.stack(xs)), torch.from_numpy(aus), torch.tensor(st, dtype=torch.long),
                 torch.from_numpy(np.stack(ms)), None,
-                torch.from_numpy(np.stack(cols)) if self.facegood_share else None)
+                torch.from_numpy(np.stack(cols)))
 
 
 def drop_visemes(audio: np.ndarray, rng: np.random.Generator, p: float) -> np.ndarray:
