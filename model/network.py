@@ -273,6 +273,8 @@ def parameter_comparison(cfg: NetConfig | None = None) -> dict:
     face_parts = sum(count_parameters(m) for m in (net.face_in, net.face_out, net.arkit_in, net.arkit_out))
     if net.cfg.face_audio:
         face_parts += count_parameters(net.mouth)
+    if net.cfg.arkit_audio:
+        face_parts += count_parameters(net.arkit_audio_term)
     body_only = total - face_parts
     face_only = total - count_parameters(net.body_in) - count_parameters(net.body_out)
     return {"shared": total, "separate_body": body_only, "separate_face": face_only,
