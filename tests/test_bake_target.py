@@ -10,12 +10,19 @@ bpy = pytest.importorskip("bpy")
 
 from conftest import REPO, load_extension_package  # noqa: E402
 
-load_extension_package()
+cs = load_extension_package()
 from cospeech.addon import bake, bake_target, compat, raw_store, rig  # noqa: E402
 from cospeech.model.arkit import ARKIT_NAMES, arkit_weights  # noqa: E402
 from blender_helpers import add_strip, new_scene, run  # noqa: E402
 
 ARCTIC = REPO / "tools" / "demo_audio" / "arctic_a0007.wav"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def registered():
+    cs.register()
+    yield
+    cs.unregister()
 
 
 def _values(fc, frames):
@@ -49,7 +56,7 @@ def test_every_target_follows_generate_switch_and_adjust():
     fcs = {fc.data_path: fc for fc in compat.action_fcurves(face.action_of(first))}
     jaw = _values(fcs['key_blocks["jawOpen"].value'], frames)
     want = arkit_weights(bake.scene_clip(raw, scene, len(frames)), seed=int(first["cospeech_face_seed"]))
-    assert np.allclose(jaw, want[:, ARKIT_NAMES.index("jawOpen")], atol=1e-4)
+    assert np.allclose(jaw, want[:, ARKIT_NAMES.index("jawOpen")], atol=1e-3)     # the raw output is float16
     # Adjust Take (Mouth 50 %) reaches the same keys through the same target
     scene.cospeech.adjust_mouth = 50.0
     assert run("adjust_take") == {"FINISHED"}

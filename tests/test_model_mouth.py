@@ -111,3 +111,25 @@ def test_arkit_bake_uses_the_learned_mouth_and_the_dials_act_on_it():
     assert np.allclose(closed.arkit_mouth[:30], c.arkit_mouth[:30])
     assert adjust(c, Adjustments()).arkit_mouth is not c.arkit_mouth      # identity: a copy, equal
     assert np.array_equal(adjust(c, Adjustments()).arkit_mouth, c.arkit_mouth)
+
+
+def test_mouth_eval_contrasts_see_rounding_and_closure():
+    """The report's rounding / closure contrasts (model/training/mouth_eval.py) move the
+    right way on a mouth that rounds at UW and closes at M, and are 0 on a still one."""
+    from model.phones import Phone
+    from model.training.mouth_eval import lip_contrasts
+    phones = [Phone(lab, 0.2 * i, 0.2 * i + 0.2) for i, lab in enumerate(["UW", "IY", "M", "AA"] * 5)]
+    T = int(0.2 * len(phones) * 30)
+    mouth = np.zeros((T, 27), np.float32)
+    for p in phones:
+        a, b = int(p.start * 30), int(p.end * 30)
+        if p.label == "UW":
+            mouth[a:b, I["mouthFunnel"]] = 0.6
+        if p.label == "M":
+            mouth[a:b, I["mouthPressLeft"]] = mouth[a:b, I["mouthPressRight"]] = 0.5
+        if p.label == "AA":
+            mouth[a:b, I["jawOpen"]] = 0.5
+    c = lip_contrasts(mouth, phones)
+    assert c["rounding"] > 1.0 and c["closure"] > 1.0 and c["jawOpen_contrast"] > 1.0
+    still = lip_contrasts(np.zeros((T, 27), np.float32), phones)
+    assert still["rounding"] == 0.0 and still["closure"] == 0.0

@@ -136,23 +136,26 @@ def test_viseme_input_training_and_phone_dropout(tmp_path):
 
 def test_facegood_jaw_supervision_windows(tmp_path):
     """``--facegood``: a quarter of the windows come from the FACEGOOD takes
-    (held-out take excluded), carry only the jaw's 6D columns in the loss,
-    and their jaw angles are calibrated to the capture's range."""
+    (held-out take excluded), carry only the jaw's 6D and the ARKit mouth
+    columns in the loss (BEAT2 windows everything but the ARKit mouth), and
+    their jaw angles are calibrated to the capture's range."""
     pytest.importorskip("pocketsphinx")
     fg = SHARED / "facegood"
     if not fg.is_dir():
         pytest.skip(f"FACEGOOD takes not found at {fg}")
     from model.training.facegood import JAW_COLUMNS, load_takes
-    from model.representation import FRAME_DIM
+    from model.representation import ARKIT_COLUMNS, FRAME_DIM, MOUTH_DIM
     from model.training.train import Dataset, build_parser, train
     assert "1114_3_16" not in {t.name for t in load_takes(fg)}
     ds = Dataset(SHARED / "beat2", 0.2, [1.0], 60, log=lambda *a: None, facegood=str(fg), facegood_share=0.25)
     assert len(ds.facegood) == 6 and 0.005 < ds.calibration.scale < 2.0
     x, a, st, m, spk, cols = ds.batch(np.random.default_rng(1), 400)
-    fgw = cols.sum(1) == 6
-    assert 0.18 < fgw.float().mean() < 0.32 and torch.all(cols[~fgw].sum(1) == FRAME_DIM)
+    fgw = cols.sum(1) == 6 + MOUTH_DIM
+    assert 0.18 < fgw.float().mean() < 0.32 and torch.all(cols[~fgw].sum(1) == FRAME_DIM - MOUTH_DIM)
+    assert torch.all(cols[fgw][:, ARKIT_COLUMNS] == 1) and torch.all(cols[~fgw][:, ARKIT_COLUMNS] == 0)
     assert torch.all(st[fgw] == 4) and torch.all(m[fgw] == 0)
     assert torch.all(x[fgw][..., :JAW_COLUMNS.start] == 0) and x[fgw][..., JAW_COLUMNS].std() > 0.1
+    assert x[fgw][..., ARKIT_COLUMNS].std() > 0.1                                  # the hand-animated mouth
     angles = ds.calibration.angle(np.concatenate([t.jaw_open for t in load_takes(fg)]))
     assert 0.0 <= np.percentile(angles, 50) < 0.3                                 # radians of a real jaw
     info = train(build_parser().parse_args(_ddp_argv(tmp_path, extra=("--facegood", str(fg)))))
