@@ -216,12 +216,15 @@ class FaceTarget:
             yield (key_path(k), 0), None, values[k]
 
     def action_of(self, take):
+        """The take's face action on this mesh: the one playing if the mesh plays
+        one of them (*Bake ARKit Face* may have baked the take again), else the newest."""
         import bpy
-        for a in bpy.data.actions:
-            if (a.get("cospeech_arkit_of") == take.name and len(a.slots)
-                    and a.slots[0].name_display == self.id_data.name):
-                return a
-        return None
+        cands = [a for a in bpy.data.actions if a.get("cospeech_arkit_of") == take.name and len(a.slots)
+                 and a.slots[0].name_display == self.id_data.name]
+        ad = self.id_data.animation_data
+        if ad is not None and ad.action in cands:
+            return ad.action
+        return cands[-1] if cands else None
 
     @staticmethod
     def of_take(mesh, take) -> "FaceTarget":
