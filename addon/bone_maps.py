@@ -24,10 +24,10 @@ Conventions (bone names from the public documentation of each):
   Ties go to the first in :data:`CONVENTIONS` order.
 
 Names are compared side-neutrally (:func:`normalise`): ``_l`` ``.l`` ``.L``
-``_L`` ``Left…`` ``L_`` and any ``prefix:`` match, in any case.  Rigify's
-``eye.L`` is a gaze-target control (moving it aims the eyes), so Rigify
-eyes are not keyed; the other conventions' eye bones follow SMPL-X's
-``left_eye_smplhf`` / ``right_eye_smplhf``.
+``_L`` ``Left…`` ``L_`` and any ``prefix:`` match, in any case.  Eye
+bones follow SMPL-X's ``left_eye_smplhf`` / ``right_eye_smplhf``; an eye
+control that a bone aims at (Rigify's ``eye.L`` gaze target) is keyed with
+location instead (:mod:`addon.gaze`).
 
 Pure Python; never imports bpy.
 """

@@ -41,7 +41,7 @@ from scipy.spatial.transform import Rotation
 
 from ..model import skeleton as sk
 from ..model.motion import MotionClip
-from . import bone_maps
+from . import bone_maps, gaze
 from .rig_probe import ROOT_BASE, calibrate_floor, probe_followers, rot_part
 
 #: SMPL-X axes → Blender axes: (x, y, z) → (x, -z, y).
@@ -102,6 +102,7 @@ class Retarget:
             height there (what the calibration aims at).
         switches: ``{(pose bone, property): value}`` keyed constant in every take.
         notes: warnings for the user (bones followed only partially …).
+        gaze: eye gaze-target controls keyed with location (:mod:`addon.gaze`; Rigify's ``eye.L``).
     """
 
     convention: str
@@ -119,6 +120,7 @@ class Retarget:
     stand_ankle: float = 0.0
     switches: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
+    gaze: list = field(default_factory=list)
 
     # ------------------------------------------------------------ the math
     def source_world(self, clip: MotionClip) -> np.ndarray:
@@ -220,6 +222,11 @@ class Retarget:
                 lb = self.location_bone or b.name
                 for c in range(3):
                     yield (f'pose.bones["{lb}"].location', c), lb, loc[:, c]
+        heads = [b.align for b in self.bones if b.source[0] == "head"]
+        if self.gaze and heads and {g.joint for g in self.gaze} & on:
+            for bone, loc in gaze.locations(self.gaze, self.source_world(clip), heads[0]).items():
+                for c in range(3):
+                    yield (f'pose.bones["{bone}"].location', c), bone, loc[:, c]
         T = clip.num_frames
         for (bone, prop), value in self.switches.items():
             yield (f'pose.bones["{bone}"]["{prop}"]', 0), bone, np.full(T, value)
@@ -293,7 +300,8 @@ def prepare(ob, mapping: dict | None = None, convention: str = "",
             raise RetargetError(
                 f"Armature '{ob.name}': no bone names of Rigify, Mixamo, Unreal Engine 5 or VRM "
                 "were found; map its bones in the Bone Map list.")
-    mapping = {k: v for k, v in mapping.items() if k in ob.data.bones}
+    aims = gaze.aim_targets(ob)          # gaze controls are keyed with location, never rotated
+    mapping = {k: v for k, v in mapping.items() if k in ob.data.bones and k not in aims}
     missing = bone_maps.missing_required(mapping)
     if missing:
         raise RetargetError(
@@ -341,6 +349,9 @@ def prepare(ob, mapping: dict | None = None, convention: str = "",
     for prop in ("neck_follow", "head_follow"):
         if torso is not None and prop in torso.keys():
             switches[("torso", prop)] = 1.0
+    for bone, prop in gaze.FOLLOW_SWITCHES if aims else ():
+        if bone in ob.pose.bones and prop in ob.pose.bones[bone].keys():
+            switches[(bone, prop)] = 1.0
     follows, notes = probe_followers(ob, names, switches)
 
     def depth(n):
@@ -367,7 +378,7 @@ def prepare(ob, mapping: dict | None = None, convention: str = "",
             b.align = align[bones[p].name] if p >= 0 else np.eye(3)
 
     rt = Retarget(convention or "CUSTOM", bones, facing, root_motion=root_motion, switches=switches,
-                  notes=notes)
+                  notes=notes, gaze=gaze.prepare(ob, aims))
     roots = [i for i, b in enumerate(bones) if b.source[0] == "pelvis"]
     if roots:
         rt.root = roots[0]
@@ -395,8 +406,6 @@ def prepare(ob, mapping: dict | None = None, convention: str = "",
             dz, rt.stand_ankle = calibrate_floor(ob, rt, ankles)
             rt.root_base = rt.stand_base + rt.root_to_local @ np.array([0.0, 0.0, dz])
     return rt
-
-
 
 
 def _leg_chains(bones: list[MappedBone], root: int, ankles: list[str]) -> list[list[int]]:
