@@ -130,6 +130,19 @@ def loss_denominators(mask: "torch.Tensor", num_features: int, columns: "torch.T
     return (w.sum(1) * per).sum().clamp_min(1.0), (wd.sum(1) * per).sum().clamp_min(1.0)
 
 
+def balanced_columns(columns: "torch.Tensor") -> "torch.Tensor":
+    """Column weights (B, F) under which every window weighs the same in :func:`flow_loss`.
+
+    Window i's weights are scaled by ``mean_j n_j / n_i`` (``n`` = its number
+    of supervised columns), so the total weight -- hence
+    :func:`loss_denominators` of the unscaled ``columns`` -- is unchanged.
+    Without it a FACEGOOD window (jaw + ARKit mouth, 33 columns) weighs
+    33/432 of a BEAT2 window: 35 % of the windows gave 3 % of the gradient.
+    """
+    n = columns.sum(-1, keepdim=True).clamp_min(1.0)
+    return columns * (n.mean() / n)
+
+
 def _fix_start(x: np.ndarray, prev: np.ndarray, prev_vel: np.ndarray, width: int) -> np.ndarray:
     """Correct a run ``x`` (n, F) that follows a known frame ``prev`` moving at ``prev_vel``.
 

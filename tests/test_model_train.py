@@ -156,9 +156,13 @@ def test_facegood_jaw_supervision_windows(tmp_path):
     assert torch.all(st[fgw] == 4) and torch.all(m[fgw] == 0)
     assert torch.all(x[fgw][..., :JAW_COLUMNS.start] == 0) and x[fgw][..., JAW_COLUMNS].std() > 0.1
     assert x[fgw][..., ARKIT_COLUMNS].std() > 0.1                                  # the hand-animated mouth
+    from model.flow import balanced_columns
+    bal = balanced_columns(cols)                # --balance-windows: every window weighs the same, total unchanged
+    assert torch.allclose(bal.sum(1), bal.sum(1)[0].expand(len(bal))) and torch.isclose(bal.sum(), cols.sum())
+    assert torch.all((bal > 0) == (cols > 0)) and bal[fgw].max() > 10 * bal[~fgw].max()
     angles = ds.calibration.angle(np.concatenate([t.jaw_open for t in load_takes(fg)]))
     assert 0.0 <= np.percentile(angles, 50) < 0.3                                 # radians of a real jaw
-    info = train(build_parser().parse_args(_ddp_argv(tmp_path, extra=("--facegood", str(fg)))))
-    assert info["facegood_share"] == 0.25 and "facegood/1114_2_01" in info["sources"]
+    info = train(build_parser().parse_args(_ddp_argv(tmp_path, extra=("--facegood", str(fg), "--balance-windows"))))
+    assert info["facegood_share"] == 0.25 and info["balance_windows"] and "facegood/1114_2_01" in info["sources"]
     losses = torch.load(tmp_path / "ckpt.pt", weights_only=True)["losses"].numpy()
     assert np.isfinite(losses).all()

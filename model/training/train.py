@@ -71,7 +71,7 @@ import numpy as np
 import torch
 
 from ..features import FEATURE_DIM
-from ..flow import draw_noise, flow_loss, loss_denominators
+from ..flow import balanced_columns, draw_noise, flow_loss, loss_denominators
 from ..generate import DEFAULT_WEIGHTS_DIR, STYLES, save_weights
 from ..network import CoSpeechNet, NetConfig, count_parameters
 from ..phones import PHONE_DIM, VISEME_DIM
@@ -204,6 +204,8 @@ def train(args) -> dict:
         cols = parts[5] if len(parts) > 5 else None
         noise = draw_noise(x.shape, torch.Generator().manual_seed(args.seed * 1_000_003 + step))
         den = loss_denominators(m, x.shape[-1], cols)
+        if args.balance_windows and cols is not None:
+            cols = balanced_columns(cols)       # numerator weights only: the denominators stay those of ``cols``
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         opt.zero_grad(set_to_none=True)
@@ -253,6 +255,7 @@ def train(args) -> dict:
             "stream": bool(args.stream), "held_out_speakers": held_out, "speakers": speakers,
             "viseme_dropout": args.viseme_dropout if args.visemes else None,
             "facegood_share": args.facegood_share if args.facegood else None,
+            "balance_windows": bool(args.balance_windows),
             "facegood_jaw_calibration": getattr(ds, "calibration", None) and ds.calibration.to_json()}
     meta = {"window": args.window, "overlap": args.overlap, "training": info,
             "data_license": "BEAT2 (CC BY-NC 4.0); these weights inherit CC BY-NC 4.0"}
@@ -316,6 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the ARKit mouth also reads the shared audio encoding (NetConfig.arkit_audio)")
     ap.add_argument("--facegood", default=None, metavar="DIR",
                     help="FACEGOOD takes (model/training/facegood.py) as extra jaw-only supervision (take 1114_3_16 held out)")
+    ap.add_argument("--balance-windows", action="store_true",
+                    help="every window weighs the same in the loss, whatever number of columns it supervises")
     ap.add_argument("--facegood-share", type=float, default=0.25, help="--facegood: fraction of windows from it")
     ap.add_argument("--no-face-audio", action="store_true",
                     help="train without the mouth pathway (NetConfig.face_audio; the first model's design)")
