@@ -94,7 +94,7 @@ def allphone(wave: np.ndarray, sr: int = 16000) -> list[Phone]:
     """PocketSphinx ``allphone`` decoding of mono speech (16 kHz float in [-1, 1]).
 
     The decoder and its settings are :func:`model.allphone_worker.decode_pcm16`
-    (the wheel's en-us model, phone bigram, language weight 2, beams 1e-20).
+    (the wheel's en-us model, phone bigram, language weight 2, beams 1e-13).
     Frames are 10 ms.  Silence, noise, music or other languages give few or
     no phones, never an error.  Whole clip in this process; for long audio
     see :func:`allphone_chunked`.
