@@ -179,7 +179,11 @@ def face_keys(mesh, mouth: str = "AUTO") -> dict[str, tuple[str, str]]:
     """The keys of ``mesh`` a bake drives (:func:`all_face_keys` minus the
     mouth not chosen, :func:`mouth_choice`); one mouth per mesh."""
     keys = all_face_keys(mesh)
-    choice = mouth_choice(keys, mouth)
+    return _driven(keys, mouth_choice(keys, mouth))
+
+
+def _driven(keys: dict, choice: str) -> dict:
+    """``keys`` (:func:`all_face_keys`) minus the mouth ``choice`` leaves out."""
     if choice == "ARKIT":
         return {k: v for k, v in keys.items() if v[0] != "viseme"}
     if choice == "VISEMES":
@@ -206,7 +210,7 @@ class FaceTarget:
         self.id_data = mesh.data.shape_keys
         self.every = all_face_keys(mesh)
         self.mouth = mouth_choice(self.every, mouth)
-        self.keys = face_keys(mesh, mouth)
+        self.keys = _driven(self.every, self.mouth)
         self.rest = sorted(set(self.every) - set(self.keys))
 
     def channels(self, clip: MotionClip, seed: int = 0, blink_rate: float = BLINKS_PER_MINUTE):
@@ -216,22 +220,27 @@ class FaceTarget:
             yield (key_path(k), 0), None, values[k]
 
     def action_of(self, take):
-        """The take's face action on this mesh: the one playing if the mesh plays
-        one of them (*Bake ARKit Face* may have baked the take again), else the newest."""
-        import bpy
-        cands = [a for a in bpy.data.actions if a.get("cospeech_arkit_of") == take.name and len(a.slots)
-                 and a.slots[0].name_display == self.id_data.name]
-        ad = self.id_data.animation_data
-        if ad is not None and ad.action in cands:
-            return ad.action
-        return cands[-1] if cands else None
+        """The take's face action on this mesh (:func:`face_action_of`)."""
+        return face_action_of(self.id_data, take)
 
     @staticmethod
     def of_take(mesh, take) -> "FaceTarget":
         """The target with the mouth the take's face action was baked with."""
-        t = FaceTarget(mesh)
-        act = t.action_of(take)
+        act = face_action_of(mesh.data.shape_keys, take)
         return FaceTarget(mesh, str(act.get("cospeech_mouth", "AUTO")) if act is not None else "AUTO")
+
+
+def face_action_of(shape_keys, take):
+    """The take's face action on ``shape_keys`` (a mesh's Key): the one playing if
+    it plays one of them (*Bake ARKit Face* may have baked the take again), else
+    the newest; None when the take has none there."""
+    import bpy
+    cands = [a for a in bpy.data.actions if a.get("cospeech_arkit_of") == take.name and len(a.slots)
+             and a.slots[0].name_display == shape_keys.name]
+    ad = shape_keys.animation_data
+    if ad is not None and ad.action in cands:
+        return ad.action
+    return cands[-1] if cands else None
 
 
 def face_meshes(info: RigInfo) -> list:

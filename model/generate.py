@@ -219,7 +219,6 @@ class Generator:
         self.phone_shapes = True
         self.visemes = bool(meta.get("net", {}).get("visemes", False))
         self.phones = bool(meta.get("net", {}).get("phones", False))
-        #: "ode" (the sampled jaw) or "regression" (the jaw of the first step's prediction, ``flow.sample``)
 
     # ------------------------------------------------------------------ loading
     @classmethod

@@ -44,7 +44,7 @@ Design (documented here because it is the contract with ``flow.py``):
   mouth blocks (one MLP, FACE_DIM + MOUTH_DIM outputs).  The body head is unchanged.
   With ``mouth_phonetic`` the term reads its own encoder of only the
   speaker-independent columns -- the 15 viseme one-hots and 4 loudness
-  columns (``MOUTH_COLUMNS``), Linear + a ±4-frame convolution -- instead of
+  columns (``MOUTH_AUDIO_COLUMNS``), Linear + a ±4-frame convolution -- instead of
   the shared audio encoding, so the regression mouth cannot lean on a
   speaker's log-mel spectrum (51 s of one English speaker); dropped audio
   removes the term.  With ``phones`` it also reads the 39 ARPAbet one-hots.
@@ -70,8 +70,8 @@ from .representation import BODY_DIM, FACE_DIM, MOUTH_DIM
 
 
 #: Audio columns the phonetic mouth term reads: loudness (per-clip normalised) + the 15 visemes.
-MOUTH_COLUMNS: tuple[int, ...] = (tuple(FEATURE_NAMES.index(n) for n in LOUDNESS_NAMES)
-                                  + tuple(range(FEATURE_DIM, FEATURE_DIM + VISEME_DIM)))
+MOUTH_AUDIO_COLUMNS: tuple[int, ...] = (tuple(FEATURE_NAMES.index(n) for n in LOUDNESS_NAMES)
+                                        + tuple(range(FEATURE_DIM, FEATURE_DIM + VISEME_DIM)))
 #: The 39 ARPAbet columns after the visemes (``NetConfig.phones``).
 PHONE_COLUMNS: tuple[int, ...] = tuple(range(FEATURE_DIM + VISEME_DIM, FEATURE_DIM + VISEME_DIM + PHONE_DIM))
 
@@ -203,7 +203,7 @@ class CoSpeechNet(nn.Module):
         if cfg.mouth_phonetic:
             if not cfg.visemes:
                 raise ValueError("mouth_phonetic needs visemes")
-            cols = MOUTH_COLUMNS + (PHONE_COLUMNS if cfg.phones else ())
+            cols = MOUTH_AUDIO_COLUMNS + (PHONE_COLUMNS if cfg.phones else ())
             self.register_buffer("mouth_cols", torch.tensor(cols), persistent=False)
             self.mouth_in = nn.Linear(len(cols), d)
             self.mouth_conv = nn.Conv1d(d, d, 9, padding=4)

@@ -4,7 +4,7 @@ import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().par
 import pytest
 import torch
 
-from model.network import MOUTH_COLUMNS, CoSpeechNet, NetConfig
+from model.network import MOUTH_AUDIO_COLUMNS, CoSpeechNet, NetConfig
 from model.representation import BODY_DIM, FRAME_DIM
 
 
@@ -31,7 +31,7 @@ def test_phonetic_mouth_reads_only_visemes_and_loudness():
         a_mel[..., :40] += 3.0                       # log-mel only: not a mouth column
         assert torch.allclose(net(x, t, a_mel, s, k, m)[..., BODY_DIM:], base, atol=1e-6)
         a_vis = a.clone()
-        a_vis[..., MOUTH_COLUMNS[-1]] += 1.0         # a viseme column
+        a_vis[..., MOUTH_AUDIO_COLUMNS[-1]] += 1.0         # a viseme column
         assert (net(x, t, a_vis, s, k, m)[..., BODY_DIM:] - base).abs().max() > 1e-3
         dropped = net(x, t, a, s, k, m, drop_audio=torch.ones(2, dtype=torch.bool))[..., BODY_DIM:]
         assert dropped.abs().max() < 1e-6
@@ -48,7 +48,7 @@ def test_phone_columns_reach_the_phonetic_mouth():
     torch.manual_seed(0)
     net = CoSpeechNet(NetConfig(d_model=32, n_layers=1, n_heads=2, audio_dim=102, visemes=True,
                                 mouth_phonetic=True, phones=True)).eval()
-    assert net.mouth_cols.tolist() == list(MOUTH_COLUMNS) + list(range(63, 102))
+    assert net.mouth_cols.tolist() == list(MOUTH_AUDIO_COLUMNS) + list(range(63, 102))
     with torch.no_grad():
         for head in (net.face_out, net.arkit_out):     # the trunk's face and ARKit mouth outputs
             head[1].weight.zero_()
