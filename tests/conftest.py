@@ -56,6 +56,16 @@ def empty_scene():
     yield bpy.context.scene
 
 
+@pytest.fixture(scope="module")
+def registered_module():
+    """The extension registered in Blender for a whole test module, unregistered after it
+    (a module uses it with ``pytestmark = pytest.mark.usefixtures("registered_module")``)."""
+    pkg = load_extension_package()
+    pkg.register()
+    yield pkg
+    pkg.unregister()
+
+
 @pytest.fixture
 def cospeech():
     """The extension package, registered in Blender for the test."""

@@ -20,11 +20,7 @@ ARCTIC = REPO / "tools" / "demo_audio" / "arctic_a0007.wav"
 JAW = ('pose.bones["jaw"].rotation_quaternion', 0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def registered():
-    cs.register()
-    yield
-    cs.unregister()
+pytestmark = pytest.mark.usefixtures("registered_module")
 
 
 def generated():
@@ -157,7 +153,7 @@ def test_regenerating_an_adjusted_take_does_not_compound_the_dials():
     effect = max(np.abs(dialed[k][:, 1] - raw_keys[k][:, 1]).max() for k in arm_paths)
     assert effect > 0.01
 
-    t0, t1 = int(take["cospeech_frame_start"]), int(take["cospeech_frame_end"])
+    t0 = int(take["cospeech_frame_start"])
     s = scene.cospeech
     s.regen_start, s.regen_end, s.seed = t0 + 20, t0 + 50, 4
     assert run("regenerate_range") == {"FINISHED"}

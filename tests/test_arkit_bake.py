@@ -22,11 +22,7 @@ ARCTIC = REPO / "tools" / "demo_audio" / "arctic_a0007.wav"
 KEYS = ["Basis", "JawOpen", "eyeBlink_L", "EyeBlink_R", "mouthSmile_L", "viseme_aa", "browInnerUp"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def registered():
-    cs.register()
-    yield
-    cs.unregister()
+pytestmark = pytest.mark.usefixtures("registered_module")
 
 
 def character_head():

@@ -18,11 +18,7 @@ from blender_helpers import add_strip, new_scene, run  # noqa: E402
 ARCTIC = REPO / "tools" / "demo_audio" / "arctic_a0007.wav"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def registered():
-    cs.register()
-    yield
-    cs.unregister()
+pytestmark = pytest.mark.usefixtures("registered_module")
 
 
 def _values(fc, frames):

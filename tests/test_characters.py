@@ -32,11 +32,7 @@ CHARACTERS = {"rpm": SHARED_DATA / "characters" / "brunette-t.glb",
 CAPTURE_PELVIS_RANGE = 0.234
 
 
-@pytest.fixture(scope="module", autouse=True)
-def registered():
-    cs.register()
-    yield
-    cs.unregister()
+pytestmark = pytest.mark.usefixtures("registered_module")
 
 
 def import_character(path):

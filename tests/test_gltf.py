@@ -34,11 +34,7 @@ def node_check(path, bone: str, t0: float, t1: float) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-@pytest.fixture(scope="module", autouse=True)
-def registered():
-    cs.register()
-    yield
-    cs.unregister()
+pytestmark = pytest.mark.usefixtures("registered_module")
 
 
 def _take(beat2_npz, frames=61):

@@ -21,11 +21,7 @@ from blender_helpers import add_strip, keys, new_scene, run, snapshot  # noqa: E
 ARCTIC = REPO / "tools" / "demo_audio" / "arctic_a0007.wav"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def registered():
-    cs.register()
-    yield
-    cs.unregister()
+pytestmark = pytest.mark.usefixtures("registered_module")
 
 
 @pytest.fixture(scope="module")

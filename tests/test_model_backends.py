@@ -7,7 +7,6 @@ the tests use 1e-4 / 1e-3 rad as tolerances.
 import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # noqa: E401,E702
 
 import hashlib
-import json
 import subprocess
 import textwrap
 

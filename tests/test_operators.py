@@ -17,11 +17,7 @@ from cospeech.addon import backend, bake, compat, generation  # noqa: E402
 from blender_helpers import add_strip, keys, new_scene, run, snapshot  # noqa: E402
 
 
-@pytest.fixture(scope="module", autouse=True)
-def registered():
-    cs.register()
-    yield
-    cs.unregister()
+pytestmark = pytest.mark.usefixtures("registered_module")
 
 
 @pytest.fixture

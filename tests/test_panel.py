@@ -21,11 +21,7 @@ import retarget_rigs as rr  # noqa: E402
 ARCTIC = REPO / "tools" / "demo_audio" / "arctic_a0007.wav"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def registered():
-    cs.register()
-    yield
-    cs.unregister()
+pytestmark = pytest.mark.usefixtures("registered_module")
 
 
 def _has_prop(data, name: str) -> bool:

@@ -23,11 +23,7 @@ ARCTIC = REPO / "tools" / "demo_audio" / "arctic_a0007.wav"
 P = "mixamorig:"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def registered():
-    cs.register()
-    yield
-    cs.unregister()
+pytestmark = pytest.mark.usefixtures("registered_module")
 
 
 @pytest.fixture(scope="module")

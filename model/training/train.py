@@ -116,7 +116,6 @@ def train(args) -> dict:
     if args.batch % (world * args.accum):
         raise ValueError(f"--batch {args.batch} must be a multiple of processes x --accum = {world * args.accum}")
     log = (lambda *a: print(*a, flush=True)) if rank == 0 else (lambda *a: None)
-    t0 = time.time()
     if args.phones and not args.visemes:
         raise ValueError("--phones needs --visemes")
     if args.facegood and args.stream:
