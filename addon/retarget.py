@@ -134,9 +134,9 @@ class Retarget:
         basis = self.facing @ SMPLX_TO_BLENDER
         return basis @ world @ basis.T
 
-    def world_rotations(self, clip: MotionClip) -> np.ndarray:
-        """(T, B, 3, 3) target bone world rotations ``W_b(t)`` (rest = ``M_b``)."""
-        G = self.source_world(clip)
+    def world_rotations(self, clip: MotionClip, G: np.ndarray | None = None) -> np.ndarray:
+        """(T, B, 3, 3) target bone world rotations ``W_b(t)`` (rest = ``M_b``); ``G``: :meth:`source_world`."""
+        G = self.source_world(clip) if G is None else G
         out = np.empty((clip.num_frames, len(self.bones), 3, 3))
         for i, b in enumerate(self.bones):
             a, c, t = b.source
@@ -202,7 +202,8 @@ class Retarget:
         ``rotation_euler`` in their own order (unwrapped over time).
         """
         on = {j for p in parts for j in _joint_names_of(p)}
-        W = self.world_rotations(clip)
+        G = self.source_world(clip)
+        W = self.world_rotations(clip, G)
         q = self.local_quaternions(clip, W)
         for i, b in enumerate(self.bones):
             if b.source[0] not in on:
@@ -224,7 +225,7 @@ class Retarget:
                     yield (f'pose.bones["{lb}"].location', c), lb, loc[:, c]
         heads = [b.align for b in self.bones if b.source[0] == "head"]
         if self.gaze and heads and {g.joint for g in self.gaze} & on:
-            for bone, loc in gaze.locations(self.gaze, self.source_world(clip), heads[0]).items():
+            for bone, loc in gaze.locations(self.gaze, G, heads[0]).items():
                 for c in range(3):
                     yield (f'pose.bones["{bone}"].location', c), bone, loc[:, c]
         T = clip.num_frames

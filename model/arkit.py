@@ -175,13 +175,14 @@ def arkit_weights(clip: MotionClip, seed: int = 0, blink_rate: float = BLINKS_PE
     blink = _blinks(T, clip.fps, seed, blink_rate)
     out[:, _INDEX["eyeBlinkLeft"]] = blink
     out[:, _INDEX["eyeBlinkRight"]] = blink
-    c = closure(jaw, clip.fps)
-    out[:, _INDEX["mouthClose"]] = c * out[:, _INDEX["jawOpen"]]
-    for name, gain in (("mouthPressLeft", 0.5), ("mouthPressRight", 0.5),
-                       ("mouthRollLower", 0.3), ("mouthRollUpper", 0.3)):
-        out[:, _INDEX[name]] = gain * c
     if clip.arkit_mouth is not None:           # the learned mouth
         out[:, [_INDEX[n] for n in ARKIT_MOUTH_NAMES]] = np.clip(clip.arkit_mouth, 0, 1)
+    else:                                      # the fallback: closure where the jaw nearly closes
+        c = closure(jaw, clip.fps)
+        out[:, _INDEX["mouthClose"]] = c * out[:, _INDEX["jawOpen"]]
+        for name, gain in (("mouthPressLeft", 0.5), ("mouthPressRight", 0.5),
+                           ("mouthRollLower", 0.3), ("mouthRollUpper", 0.3)):
+            out[:, _INDEX[name]] = gain * c
     brow = _brows(np.asarray(clip.poses, np.float64), clip.fps)
     for name in ("browInnerUp", "browOuterUpLeft", "browOuterUpRight"):
         out[:, _INDEX[name]] = brow
