@@ -41,6 +41,7 @@ from .backends import (BACKENDS, CUDA_FALLBACK_WARNING, BackendError, OnnxDenois
 from .features import SAMPLE_RATE, AudioError, load_audio, network_features
 from .features import FEATURE_DIM, FEATURE_NAMES
 from .mouth import phone_shapes
+from .mouth_head import MouthHead, load_head
 from .phones import VISEME_DIM
 from .silence import rest_mouth, silence_weight
 from .flow import Denoiser, blend_borders, sample, smooth_take
@@ -193,6 +194,9 @@ class Generator:
             defaults to smooth_sigma for weights that predate it).  visemes:
             the network reads PocketSphinx viseme one-hots (``NetConfig.visemes``).
             phones: ... and ARPAbet phone one-hots (``NetConfig.phones``).
+            mouth_head: the learned ARKit mouth (:class:`model.mouth_head.MouthHead`,
+            ``mouth_head.onnx`` beside the weights) or None (a folder without
+            it: the network's sampled ARKit columns are the mouth).
     """
 
     def __init__(self, denoiser: "Denoiser | CoSpeechNet", normaliser: Normaliser, device, meta: dict,
@@ -219,6 +223,7 @@ class Generator:
         self.phone_shapes = True
         self.visemes = bool(meta.get("net", {}).get("visemes", False))
         self.phones = bool(meta.get("net", {}).get("phones", False))
+        self.mouth_head: MouthHead | None = None
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -251,7 +256,7 @@ class Generator:
         dev, warn = select_device(device, be)
         if be == "torch":
             net, normaliser, meta = load_torch_net(d)
-            return cls(TorchDenoiser(net, dev), normaliser, dev, meta, warn, "torch")
+            return cls(TorchDenoiser(net, dev), normaliser, dev, meta, warn, "torch")._with_head(d)
         opath, cpath = d / ONNX_FILE, d / CONFIG_FILE
         check_files(opath, cpath)
         meta, normaliser = load_config(cpath)
@@ -280,7 +285,11 @@ class Generator:
             dev = Device("cpu")
             warn = warn or ("onnxruntime-gpu could not initialise CUDA (drivers / CUDA libraries?); "
                             "running on the CPU instead.")
-        return cls(den, normaliser, dev, meta, warn, "onnx")
+        return cls(den, normaliser, dev, meta, warn, "onnx")._with_head(d)
+
+    def _with_head(self, d: Path) -> "Generator":
+        self.mouth_head = load_head(d) if self.visemes else None    # WeightsError if unreadable
+        return self
 
     # --------------------------------------------------------------- generation
     def style_index(self, style: str) -> int:
@@ -329,8 +338,11 @@ class Generator:
         sidx = self.style_index(style)
         wave = np.asarray(wave, np.float32)
         report: dict = {}
-        raw, feats = network_features(wave, sr, visemes=self.visemes, phones=self.phones, text=text, report=report)
+        head = self.mouth_head is not None
+        raw, feats = network_features(wave, sr, visemes=self.visemes, phones=self.phones or head, text=text,
+                                      report=report)
         self.phones_note = report.get("phones", "")
+        head_feats, feats = feats, feats[:, :int(self.meta.get("net", {}).get("audio_dim", feats.shape[1]))]
         T = feats.shape[0]
         known_x = np.zeros((T, FRAME_DIM), np.float32)
         mask = np.zeros(T, bool)
@@ -379,6 +391,8 @@ class Generator:
             if mask.any():
                 out = np.where(mask[:, None], known_x, blend_borders(out, known_x, mask))
         clip = self.normaliser.decode(out)
+        if head:                                      # the learned ARKit mouth replaces the sampled columns
+            clip.arkit_mouth = self.mouth_head(head_feats, self.face_sigma)
         if self.visemes and self.phone_shapes:       # rounded vowels round, P B M close, F V raise the lower lip (model/mouth.py)
             clip.arkit_mouth = phone_shapes(clip.arkit_mouth, feats[:, FEATURE_DIM:FEATURE_DIM + VISEME_DIM])
         rest_mouth(clip, silence_weight(raw[:, FEATURE_NAMES.index("rms_db")]), keep=mask)

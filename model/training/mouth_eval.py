@@ -8,7 +8,10 @@ Rows (every report has the two baselines):
 * **model**: ``Generator.generate`` (8 steps, guidance 2, ``moderate`` by
   default, the shipped output: learned ARKit mouth + phone-timed lip shapes,
   ``model/mouth.py``), its ``MotionClip.arkit_mouth``; mean over seeds of
-  each number.  **learned only**: the same without the phone-timed shapes.
+  each number.  **learned only**: the same without the phone-timed shapes
+  (the ARKit mouth head, ``model/mouth_head.py``).  **sampled ARKit
+  modality**: the flow network's own ARKit columns, without the head or the
+  phone-timed shapes (what shipped before the head).
 * **phone rule**: PocketSphinx ``allphone`` phones -> Oculus viseme
   (``phones.PHONE_TO_VISEME``, the network input's 15 one-hots) -> that
   viseme's ARKit mix in the TalkingHead table (``model/assets/oculus_visemes.json``)
@@ -128,12 +131,17 @@ def report(gen, seeds: list[int], steps: int = 8, guidance: float = 2.0, style: 
     wave = load_audio(held.wav)
     rows = {"model": [], "jaw heuristic": [], "phone rule": [phone_rule(wave, T)],
             "ridge": [np.clip(rdg.predict(baseline_features("ridge_input", wave, T)), 0, 1)]}
-    rows["learned only"] = []
+    rows["learned only"], rows["sampled ARKit modality"] = [], []
     for s in seeds:
         c = gen.generate(wave, SAMPLE_RATE, seed=s, steps=steps, guidance=guidance, style=style)
         rows["model"].append(c.arkit_mouth[:T])
         rows["jaw heuristic"].append(jaw_heuristic(c)[:T])
         rows["learned only"].append(_learned(gen, wave, s, steps, guidance, style).arkit_mouth[:T])
+        head, gen.mouth_head = gen.mouth_head, None
+        try:
+            rows["sampled ARKit modality"].append(_learned(gen, wave, s, steps, guidance, style).arkit_mouth[:T])
+        finally:
+            gen.mouth_head = head
     held_out = {}
     for k, preds in rows.items():
         rs = [per_shape_r(p, truth, shapes) for p in preds]

@@ -1,0 +1,87 @@
+"""The learned ARKit mouth: ``mouth_head.onnx`` in ONNX Runtime.
+
+The head (trained by ``model/training/mouth_head.py``, which says how and why)
+maps the network input with phones -- (T, 102) float32 from
+``features.network_features(visemes=True, phones=True)``: 48 normalised
+acoustic columns, 15 Oculus viseme one-hots, 39 ARPAbet one-hots, 30 fps --
+to the 27 ARKit mouth and jaw shapes (``motion.ARKIT_MOUTH_NAMES``).  It is
+deterministic: seed, style and guidance do not change it (the hand-animated
+FACEGOOD mouth it learned from has one style); ``Generator.generate``
+replaces the sampled ARKit columns with it, then applies the phone-timed lip
+shapes (``model/mouth.py``) and the mouth dials act on the result as before.
+
+Never imports bpy or torch.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+
+from .weights_io import WeightsError
+
+HEAD_FILE = "mouth_head.onnx"
+HEAD_INPUT = "feats"
+HEAD_OUTPUT = "arkit"
+HEAD_DIM = 102          # 48 acoustic + 15 visemes + 39 phones
+RIDGE_COLUMNS = 63      # the ridge branch reads the acoustic + viseme columns
+RIDGE_CONTEXT = 4       # ±frames
+
+
+class MouthHead:
+    """``mouth_head.onnx`` on the CPU (a ~1 ms-per-second-of-audio graph; no GPU needed).
+
+    Raises:
+        FileNotFoundError: ``path`` missing.  RuntimeError: onnxruntime cannot
+        load it or its input is not ``feats`` (message says which).
+    """
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(str(self.path))
+        import onnxruntime as ort
+        so = ort.SessionOptions()
+        so.log_severity_level = 3
+        if threads:
+            so.intra_op_num_threads = int(threads)
+        try:
+            self.session = ort.InferenceSession(str(self.path), sess_options=so, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise RuntimeError(f"cannot load the ARKit mouth head {self.path}: {exc}") from exc
+        if [i.name for i in self.session.get_inputs()] != [HEAD_INPUT]:
+            raise RuntimeError(f"{self.path} is not a CoSpeech ARKit mouth head (inputs "
+                               f"{[i.name for i in self.session.get_inputs()]})")
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+
+    def raw(self, feats: np.ndarray) -> np.ndarray:
+        """(T, 102) float32 features -> (T, 27) float32 unclipped head output."""
+        f = np.ascontiguousarray(np.asarray(feats, np.float32)[None])
+        if f.shape[2] != HEAD_DIM:
+            raise ValueError(f"the mouth head reads {HEAD_DIM} feature columns, got {f.shape[2]}")
+        return self.session.run([HEAD_OUTPUT], {HEAD_INPUT: f})[0][0]
+
+    def __call__(self, feats: np.ndarray, sigma: float = 0.75) -> np.ndarray:
+        """(T, 102) float32 features -> (T, 27) float32 ARKit mouth weights in [0, 1]:
+        :meth:`raw`, Gaussian low-pass of ``sigma`` frames (the take's face smoothing), clipped."""
+        out = self.raw(feats)
+        if sigma > 0 and len(out) > 1:
+            out = gaussian_filter1d(out, sigma, axis=0, mode="nearest")
+        return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def load_head(weights_dir: str | os.PathLike) -> "MouthHead | None":
+    """The :class:`MouthHead` in ``weights_dir`` (``mouth_head.onnx``), or None when the folder has none.
+
+    Raises:
+        WeightsError: the file is there but unreadable or not a mouth head.
+    """
+    path = Path(weights_dir) / HEAD_FILE
+    if not path.is_file():
+        return None
+    try:
+        return MouthHead(path)
+    except Exception as exc:
+        raise WeightsError(f"CoSpeech ARKit mouth head {path} is corrupt or unreadable: {exc}") from exc
