@@ -26,7 +26,13 @@ TextGrid's words as the text; ``tools/bench_align.py``): 95.3 % of the
 TextGrid's phone centres have an aligned phone centre within ±1 frame at
 30 fps (91.4 % with the same label), allphone 74.5 % (32.6 %); 3.3 s for
 the 62 s (allphone: 4.1 s; with a text both run, so the phones of a line cost
-their sum: the ≤ 1 s target for 60 s is not met).
+their sum: the ≤ 1 s target for 60 s is not met).  Tried (2026-12-03, same bench): PocketSphinx ``ds`` 2 / 3
+(score every 2nd / 3rd frame) align the 62 s in 2.1 / 2.0 s at 95.6 / 95.7 %,
+but the right text of the short ``arctic_a0009`` then agrees with the
+decoded phones on only 20 / 19 % of its frames (25 % now), at or below
+:data:`model.phones.TEXT_AGREEMENT`: a correct line would fall back to
+decoding, so ``ds`` stays 1.  Beams narrower than the defaults (1e-13 …
+1e-20) fail the sub-word alignment.
 """
 from __future__ import annotations
 
