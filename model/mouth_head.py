@@ -28,6 +28,12 @@ HEAD_OUTPUT = "arkit"
 HEAD_DIM = 102          # 48 acoustic + 15 visemes + 39 phones
 RIDGE_COLUMNS = 63      # the ridge branch reads the acoustic + viseme columns
 RIDGE_CONTEXT = 4       # ±frames
+#: :meth:`MouthHead.raw` runs the graph on chunks of this many frames with
+#: :data:`CHUNK_MARGIN` frames of context either side (its receptive field is
+#: ±6 frames, so the result equals one run on the whole take; bounded memory
+#: for long takes: a 30-minute take in one run peaked ~0.4 GiB higher).
+CHUNK_FRAMES = 4096
+CHUNK_MARGIN = 16
 
 
 class MouthHead:
@@ -58,10 +64,15 @@ class MouthHead:
 
     def raw(self, feats: np.ndarray) -> np.ndarray:
         """(T, 102) float32 features -> (T, 27) float32 unclipped head output."""
-        f = np.ascontiguousarray(np.asarray(feats, np.float32)[None])
-        if f.shape[2] != HEAD_DIM:
-            raise ValueError(f"the mouth head reads {HEAD_DIM} feature columns, got {f.shape[2]}")
-        return self.session.run([HEAD_OUTPUT], {HEAD_INPUT: f})[0][0]
+        f = np.asarray(feats, np.float32)
+        if f.ndim != 2 or f.shape[1] != HEAD_DIM:
+            raise ValueError(f"the mouth head reads (T, {HEAD_DIM}) features, got {f.shape}")
+        T, out = len(f), []
+        for c0 in range(0, max(T, 1), CHUNK_FRAMES):
+            a, b = max(0, c0 - CHUNK_MARGIN), min(T, c0 + CHUNK_FRAMES + CHUNK_MARGIN)
+            y = self.session.run([HEAD_OUTPUT], {HEAD_INPUT: np.ascontiguousarray(f[None, a:b])})[0][0]
+            out.append(y[c0 - a:c0 - a + min(CHUNK_FRAMES, T - c0)])
+        return np.concatenate(out).astype(np.float32)
 
     def __call__(self, feats: np.ndarray, sigma: float = 0.75) -> np.ndarray:
         """(T, 102) float32 features -> (T, 27) float32 ARKit mouth weights in [0, 1]:

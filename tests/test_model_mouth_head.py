@@ -53,6 +53,9 @@ def test_onnx_export_matches_torch(small_head, tmp_path):
     assert out.shape == (300, 27) and out.dtype == np.float32 and out.min() >= 0 and out.max() <= 1
     with pytest.raises(ValueError, match="102"):
         m.raw(X[1][:, :63])
+    long = np.concatenate([X[0]] * 30)                       # 9000 frames: three chunks
+    whole = m.session.run(["arkit"], {"feats": long[None]})[0][0]
+    assert np.abs(m.raw(long) - whole).max() < 1e-5          # chunked = one run on the whole take
 
 
 @pytest.mark.skipif(not (BUNDLED / HEAD_FILE).is_file(), reason="no bundled mouth_head.onnx")
