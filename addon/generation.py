@@ -58,7 +58,7 @@ class Job:
     progress: float = 0.0
     weights_dir: str | None = None
     results: list = field(default_factory=list)
-    cue: np.ndarray | None = None        # closure cue of the heard audio (30 fps), for Lip Closure
+    cue: np.ndarray | None = None        # Lip Closure cue of the heard audio (30 fps; Generator.closure_cue)
     error: BaseException | None = None
     warning: str = ""
     text: str = ""                       # the line's dialogue text (fresh generation): phones aligned to it
@@ -80,7 +80,8 @@ class Job:
                 self.results.clear()
                 self._sample_all("cpu")
                 self.warning = f"CUDA failed ({str(exc).splitlines()[0][:120]}); generated on the CPU instead."
-            self.cue = features_module().closure_cue(self.wave, SAMPLE_RATE)
+            if self.cue is None:   # a generator without the phone-timed cue
+                self.cue = features_module().closure_cue(self.wave, SAMPLE_RATE)
             self.progress = 1.0
             self.wave = None   # 115 MB for 30 minutes; the bake does not need it
         except BaseException as exc:  # reported on the main thread
@@ -100,6 +101,7 @@ class Job:
                                 seed=seed, steps=self.steps, known=self.known,
                                 known_mask=self.known_mask, progress=progress, text=self.text or None)
             self.phones_note = getattr(gen, "phones_note", "")
+            self.cue = getattr(gen, "closure_cue", None)
             if self.text and "not aligned" in self.phones_note and self.phones_note not in self.warning:
                 self.warning = "; ".join(filter(None, [self.warning, self.phones_note]))
             self.results.append((seed, clip))

@@ -264,3 +264,71 @@ def export_onnx(net: "CoSpeechNet", path: str | os.PathLike, *, opset: int = ONN
     os.replace(tmp, path)
     os.chmod(path, 0o644)
     return path
+
+
+class Device(str):
+    """Device name ("cpu" / "cuda") with a ``.type`` attribute like ``torch.device``.
+
+    Returned by :func:`select_device` when the backend is ONNX Runtime (no
+    torch needed); ``str(dev)`` and ``dev.type`` are the device name.
+    """
+
+    @property
+    def type(self) -> str:
+        return str(self)
+
+
+def select_device(requested: str = "auto", backend: str = "auto") -> tuple["torch.device | Device", str]:
+    """Pick the device for a backend.
+
+    Args:
+        requested: "auto" (CUDA if available else CPU), "cpu" or "cuda".
+        backend: "auto" (torch if importable, else onnx), "torch" or "onnx".
+            torch: CUDA = ``torch.cuda.is_available()``; onnx: CUDA = onnxruntime
+            reports ``CUDAExecutionProvider`` (onnxruntime-gpu).
+    Returns:
+        (device, warning): ``device`` is a ``torch.device`` for the torch
+        backend, a :class:`Device` (str with ``.type``) for onnx; ``warning``
+        is "" unless CUDA was requested but is not available, in which case
+        the CPU is returned with a message.
+    Raises:
+        ValueError: ``requested`` or ``backend`` is not a valid value.
+        BackendError: the backend's runtime is not installed.
+    """
+    req = (requested or "auto").lower()
+    if req not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {requested!r}")
+    if resolve_backend(backend) == "onnx":
+        providers, warn = onnx_providers(req)
+        return Device("cuda" if providers[0] == "CUDAExecutionProvider" else "cpu"), warn
+    try:
+        import torch
+    except Exception as exc:
+        raise BackendError(f"PyTorch is not installed ({exc}); use backend='onnx'") from exc
+    has_cuda = torch.cuda.is_available()
+    if req == "cpu":
+        return torch.device("cpu"), ""
+    if req == "cuda" and not has_cuda:
+        return torch.device("cpu"), CUDA_FALLBACK_WARNING
+    return (torch.device("cuda") if has_cuda else torch.device("cpu")), ""
+
+
+def device_summary(requested: str = "auto", backend: str = "auto") -> str:
+    """One-line description of where generation will run, for UIs.
+
+    E.g. ``"PyTorch on GPU: NVIDIA RTX A4000 (15.7 GiB)"``, ``"ONNX Runtime on CPU"``;
+    with the CUDA-fallback warning appended when CUDA was requested but is
+    unavailable.  Never imports torch when the backend is onnx.
+    Raises: ValueError / BackendError as :func:`select_device`.
+    """
+    be = resolve_backend(backend)
+    dev, warn = select_device(requested, be)
+    name = "PyTorch" if be == "torch" else "ONNX Runtime"
+    where = "CPU"
+    if dev.type == "cuda":
+        where = "GPU"
+        if be == "torch":
+            import torch
+            p = torch.cuda.get_device_properties(dev)
+            where = f"GPU: {p.name} ({p.total_memory / 2 ** 30:.1f} GiB)"
+    return f"{name} on {where}" + (f" ({warn})" if warn else "")

@@ -36,11 +36,10 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from .backends import (BACKENDS, CUDA_FALLBACK_WARNING, BackendError, OnnxDenoiser, TorchDenoiser,
-                       onnx_providers, resolve_backend)
-from .features import SAMPLE_RATE, AudioError, load_audio, network_features
-from .features import FEATURE_DIM, FEATURE_NAMES
-from .mouth import phone_shapes
+from .backends import (BACKENDS, BackendError, Device, OnnxDenoiser, TorchDenoiser,  # noqa: F401
+                       device_summary, resolve_backend, select_device)
+from .features import FEATURE_DIM, FEATURE_NAMES, SAMPLE_RATE, AudioError, closure_cue, load_audio, network_features
+from .mouth import close_jaw, phone_closures, phone_shapes
 from .mouth_head import MouthHead, load_head
 from .phones import VISEME_DIM
 from .silence import rest_mouth, silence_weight
@@ -79,74 +78,6 @@ DEFAULT_SMOOTH_SIGMA = 0.0
 
 class Cancelled(Exception):
     """Generation stopped because the progress callback returned False."""
-
-
-class Device(str):
-    """Device name ("cpu" / "cuda") with a ``.type`` attribute like ``torch.device``.
-
-    Returned by :func:`select_device` when the backend is ONNX Runtime (no
-    torch needed); ``str(dev)`` and ``dev.type`` are the device name.
-    """
-
-    @property
-    def type(self) -> str:
-        return str(self)
-
-
-def select_device(requested: str = "auto", backend: str = "auto") -> tuple["torch.device | Device", str]:
-    """Pick the device for a backend.
-
-    Args:
-        requested: "auto" (CUDA if available else CPU), "cpu" or "cuda".
-        backend: "auto" (torch if importable, else onnx), "torch" or "onnx".
-            torch: CUDA = ``torch.cuda.is_available()``; onnx: CUDA = onnxruntime
-            reports ``CUDAExecutionProvider`` (onnxruntime-gpu).
-    Returns:
-        (device, warning): ``device`` is a ``torch.device`` for the torch
-        backend, a :class:`Device` (str with ``.type``) for onnx; ``warning``
-        is "" unless CUDA was requested but is not available, in which case
-        the CPU is returned with a message.
-    Raises:
-        ValueError: ``requested`` or ``backend`` is not a valid value.
-        BackendError: the backend's runtime is not installed.
-    """
-    req = (requested or "auto").lower()
-    if req not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {requested!r}")
-    if resolve_backend(backend) == "onnx":
-        providers, warn = onnx_providers(req)
-        return Device("cuda" if providers[0] == "CUDAExecutionProvider" else "cpu"), warn
-    try:
-        import torch
-    except Exception as exc:
-        raise BackendError(f"PyTorch is not installed ({exc}); use backend='onnx'") from exc
-    has_cuda = torch.cuda.is_available()
-    if req == "cpu":
-        return torch.device("cpu"), ""
-    if req == "cuda" and not has_cuda:
-        return torch.device("cpu"), CUDA_FALLBACK_WARNING
-    return (torch.device("cuda") if has_cuda else torch.device("cpu")), ""
-
-
-def device_summary(requested: str = "auto", backend: str = "auto") -> str:
-    """One-line description of where generation will run, for UIs.
-
-    E.g. ``"PyTorch on GPU: NVIDIA RTX A4000 (15.7 GiB)"``, ``"ONNX Runtime on CPU"``;
-    with the CUDA-fallback warning appended when CUDA was requested but is
-    unavailable.  Never imports torch when the backend is onnx.
-    Raises: ValueError / BackendError as :func:`select_device`.
-    """
-    be = resolve_backend(backend)
-    dev, warn = select_device(requested, be)
-    name = "PyTorch" if be == "torch" else "ONNX Runtime"
-    where = "CPU"
-    if dev.type == "cuda":
-        where = "GPU"
-        if be == "torch":
-            import torch
-            p = torch.cuda.get_device_properties(dev)
-            where = f"GPU: {p.name} ({p.total_memory / 2 ** 30:.1f} GiB)"
-    return f"{name} on {where}" + (f" ({warn})" if warn else "")
 
 
 def export_bundle_onnx(weights_dir: str | os.PathLike | None = None) -> Path:
@@ -219,11 +150,12 @@ class Generator:
         self.smooth_sigma = float(meta.get("smooth_sigma", DEFAULT_SMOOTH_SIGMA))
         self.trans_sigma = float(meta.get("trans_sigma", self.smooth_sigma))
         self.face_sigma = float(meta.get("face_sigma", self.smooth_sigma))
-        #: phone-timed lip shapes on the ARKit mouth (model/mouth.py); False: the learned mouth alone
+        #: phone-timed lip shapes on the ARKit mouth and the SMPL-X jaw (model/mouth.py); False: the learned mouth alone
         self.phone_shapes = True
         self.visemes = bool(meta.get("net", {}).get("visemes", False))
         self.phones = bool(meta.get("net", {}).get("phones", False))
         self.mouth_head: MouthHead | None = None
+        self.phones_note, self.closure_cue = "", None    # of the last generate() (see there)
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -326,6 +258,10 @@ class Generator:
             MotionClip with ``T = ceil(N / sr * 30)`` frames at 30 fps.  Frames
             with ``known_mask`` True are copied bit-identically from ``known``.
             Where the audio is silent the mouth rests (``silence.rest_mouth``).
+            ``self.closure_cue`` is then the take's Lip Closure cue ((T,) float32
+            in [0, 1], 30 fps, for :func:`model.adjust.adjust`): the phones'
+            eased P B M (``mouth.phone_closures``), or the energy cue
+            (``features.closure_cue``) where no P B M was decoded.
         Raises:
             AudioError: empty / non-finite audio.
             ValueError: bad style, steps, guidance, or known/known_mask shapes.
@@ -393,8 +329,11 @@ class Generator:
         clip = self.normaliser.decode(out)
         if head:                                      # the learned ARKit mouth replaces the sampled columns
             clip.arkit_mouth = self.mouth_head(head_feats, self.face_sigma)
-        if self.visemes and self.phone_shapes:       # rounded vowels round, P B M close, F V raise the lower lip (model/mouth.py)
+        c, f = phone_closures(feats[:, FEATURE_DIM:FEATURE_DIM + VISEME_DIM]) if self.visemes else (None, None)
+        if c is not None and self.phone_shapes:       # rounded vowels round, P B M close, F V raise the lower lip (model/mouth.py)
             clip.arkit_mouth = phone_shapes(clip.arkit_mouth, feats[:, FEATURE_DIM:FEATURE_DIM + VISEME_DIM])
+            clip.poses = close_jaw(clip.poses, c, f)
+        self.closure_cue = c if c is not None and c.any() else closure_cue(wave, sr, T)
         rest_mouth(clip, silence_weight(raw[:, FEATURE_NAMES.index("rms_db")]), keep=mask)
         if known is not None and mask.any():  # exact copy of the user's frames (no 6D round-trip error)
             idx = np.flatnonzero(mask)

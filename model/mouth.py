@@ -32,6 +32,10 @@ labiodental mouth:
   little for the learned mouth to round English on its own (rounding
   contrast ~0.0 on the English dev clips without this step, ``model.training.mouth_eval``).
 
+The SMPL-X jaw (FLAME jaw) closes by the same factor as ``jawOpen``
+(:func:`close_jaw`: its rotation angle x (1 − 0.7 c)(1 − 0.5 f)), so a
+character driven by a jaw bone closes on P B M and F V too.
+
 Each phone's indicator is eased by a Gaussian of :data:`EASE_SIGMA` frames
 and renormalised to peak 1 on a one-frame phone, so a 2-frame /b/ still
 closes fully.  The numbers are our choice (looked at on the ICT head).
@@ -99,6 +103,27 @@ def phone_closures(visemes: np.ndarray, sigma: float = EASE_SIGMA) -> tuple[np.n
             _ease(v[:, VISEMES.index("FF")], sigma).astype(np.float32))
 
 
+def jaw_factor(c: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """(T,) factor of the jaw opening for closures ``c`` and labiodentals ``f`` (module doc)."""
+    return (1 - 0.7 * np.asarray(c, np.float64)) * (1 - 0.5 * np.asarray(f, np.float64))
+
+
+def close_jaw(poses: np.ndarray, c: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """SMPL-X poses with the jaw's rotation angle scaled by :func:`jaw_factor` (axis kept).
+
+    Args:
+        poses: (T, 165) SMPL-X axis-angle poses, radians (``motion.MotionClip.poses``).
+        c, f: (T,) closure and labiodental weights in [0, 1] (:func:`phone_closures`).
+    Returns:
+        (T, 165) array of ``poses``' dtype, a new array.
+    """
+    from .skeleton import JAW
+    out = np.array(poses, copy=True)
+    k = jaw_factor(np.clip(c, 0, 1), np.clip(f, 0, 1))[:len(out), None]
+    out[:, 3 * JAW:3 * JAW + 3] = (out[:, 3 * JAW:3 * JAW + 3] * k).astype(out.dtype)
+    return out
+
+
 def close_lips(mouth: np.ndarray, c: np.ndarray, f: np.ndarray | None = None) -> np.ndarray:
     """The ARKit mouth with closures ``c`` and labiodentals ``f`` applied (module doc).
 
@@ -111,7 +136,7 @@ def close_lips(mouth: np.ndarray, c: np.ndarray, f: np.ndarray | None = None) ->
     m = np.array(mouth, np.float64)
     c = np.clip(np.asarray(c, np.float64).reshape(-1)[:len(m)], 0, 1)
     f = np.zeros_like(c) if f is None else np.clip(np.asarray(f, np.float64).reshape(-1)[:len(m)], 0, 1)
-    jaw = m[:, _I["jawOpen"]] * (1 - 0.7 * c) * (1 - 0.5 * f)
+    jaw = m[:, _I["jawOpen"]] * jaw_factor(c, f)
     m[:, _I["jawOpen"]] = jaw
     m[:, _I["mouthClose"]] = np.maximum(m[:, _I["mouthClose"]] * (1 - c), c * jaw)
     for n in _PARTING:
