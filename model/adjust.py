@@ -17,11 +17,12 @@ re-bakes the result (``addon/take_adjust.py``).
   linearly.
 * **Lip closure emphasis** (0-100 %) closes the jaw where the *speech*
   closes: the jaw rotation is scaled toward closed (the geodesic to the
-  identity) by ``closure`` × the audio's closure cue
-  (:func:`model.features.closure_cue`: energy dips of stops and nasals
-  between vowels), so P, B, M (and T, D, K, N) shut and vowels stay open.
-  The cue comes from the take's audio; without one the dial does nothing
-  (the caller says so).  An earlier version closed the jaw at the motion's
+  identity) by ``closure`` × the take's closure cue
+  (``Generator.closure_cue``: the phones' eased P B M, or where no P B M
+  was decoded :func:`model.features.closure_cue`, energy dips of stops and
+  nasals between vowels), so P, B, M shut and vowels stay open.  The cue is
+  stored with the take; without one the dial does nothing (the caller says
+  so).  An earlier version closed the jaw at the motion's
   own minima, which lowered the phoneme contrast: the generated minima are
   not where the bilabials are.
 * The **ARKit mouth** (``MotionClip.arkit_mouth``) follows the *Mouth* dial

@@ -24,9 +24,14 @@ uses the decoded phones and says so.
 Measured on ``beat2_scott_2_2`` (62 s, its TextGrid as the truth, the
 TextGrid's words as the text; ``tools/bench_align.py``): 95.3 % of the
 TextGrid's phone centres have an aligned phone centre within ±1 frame at
-30 fps (91.4 % with the same label), allphone 74.5 % (32.6 %); 3.3 s for
-the 62 s (allphone: 4.1 s; with a text both run, so the phones of a line cost
-their sum: the ≤ 1 s target for 60 s is not met).  Tried (2026-12-03, same bench): PocketSphinx ``ds`` 2 / 3
+30 fps (91.4 % with the same label), allphone 74.5 % (32.6 %); 2.7–2.9 s
+for the 62 s on the first call, 2.5 s once the Decoder is kept (2026-12-03:
+model and dictionary load ~0.5 s, word pass ~1.0 s, phone pass ~1.9 s;
+allphone 2.3 s; with a text both run, so the phones of a line cost their
+sum: the ≤ 1 s target for 60 s is not met).  The phone pass grows faster
+than the audio (10 s: 0.18 s, 62 s: 1.97 s), but cutting it at pauses needs
+a word pass per piece, which costs what it saves; PocketSphinx holds the GIL,
+so threads do not run two pieces at once.  Tried (2026-12-03, same bench): PocketSphinx ``ds`` 2 / 3
 (score every 2nd / 3rd frame) align the 62 s in 2.1 / 2.0 s at 95.6 / 95.7 %,
 but the right text of the short ``arctic_a0009`` then agrees with the
 decoded phones on only 20 / 19 % of its frames (25 % now), at or below
@@ -38,6 +43,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,6 +51,8 @@ import numpy as np
 #: Longer audio is not aligned (one utterance: PocketSphinx's alignment
 #: search grows with its length); such takes use allphone decoding.
 MAX_SECONDS = 180.0
+_DECODER = None            # (Decoder, its initial cepstral mean), made on first use and kept (one at a time: _LOCK)
+_LOCK = threading.Lock()
 _DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
@@ -89,9 +97,25 @@ def align(wave: np.ndarray, text: str, sr: int = 16000) -> Alignment:
         from pocketsphinx import Decoder, get_model_path
     except ImportError as exc:
         raise AlignError(f"pocketsphinx is not installed ({exc})") from exc
-    mp = get_model_path()
-    dec = Decoder(hmm=os.path.join(mp, "en-us", "en-us"), dict=os.path.join(mp, "en-us", "cmudict-en-us.dict"),
-                  samprate=16000, bestpath=False, loglevel="FATAL")
+    with _LOCK:
+        global _DECODER
+        if _DECODER is None:     # loading the model and the 135 000-word dictionary takes ~0.5 s: once
+            mp = get_model_path()
+            _DECODER = Decoder(hmm=os.path.join(mp, "en-us", "en-us"),
+                               dict=os.path.join(mp, "en-us", "cmudict-en-us.dict"),
+                               samprate=16000, bestpath=False, loglevel="FATAL")
+            _DECODER = (_DECODER, _DECODER.get_cmn())
+        dec, cmn = _DECODER
+        dec.reinit_feat()    # the front end's noise estimate and cepstral mean carry over utterances:
+        dec.set_cmn(cmn)     # reset both, so a text aligns as with a new Decoder (test_model_align)
+        try:
+            return _align(dec, wave, text)
+        except AlignError:
+            _DECODER = None      # a failed search may leave an utterance open: start clean next time
+            raise
+
+
+def _align(dec, wave: np.ndarray, text: str) -> Alignment:
     ws = words(text)
     known = [w for w in ws if dec.lookup_word(w) is not None]
     unknown = [w for w in ws if dec.lookup_word(w) is None]

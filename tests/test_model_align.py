@@ -51,3 +51,16 @@ def test_text_that_does_not_fit_falls_back_to_decoding(text, why):
 
 def test_words():
     assert words("I'm at 5th Ave., don't—stop!") == ["i'm", "at", "five", "th", "ave", "don't", "stop"]
+
+
+def test_the_kept_decoder_aligns_a_text_as_a_new_one(monkeypatch):
+    """align() keeps its Decoder between calls; PocketSphinx's front end adapts
+    to the previous utterance, so align() resets it: the same line gives the
+    same segments after another line as with a new Decoder."""
+    from model import align as al
+    wave = load_audio(need(DEV_AUDIO / "arctic_a0009.wav"))
+    other = load_audio(need(DEV_AUDIO / "beat2_scott_2_2.wav"))[:16000 * 4]
+    monkeypatch.setattr(al, "_DECODER", None)
+    first = al.align(wave, ARCTIC_TEXT).segments
+    al.align(other, "the paris fashion week")
+    assert al.align(wave, ARCTIC_TEXT).segments == first

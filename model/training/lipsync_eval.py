@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..features import (FEATURE_DIM, FEATURE_NAMES, LOUDNESS_NAMES, SAMPLE_RATE, audio_features, closure_cue,
+from ..features import (FEATURE_DIM, FEATURE_NAMES, LOUDNESS_NAMES, SAMPLE_RATE, audio_features,
                        load_audio, network_features)
 from ..motion import MotionClip
 from .plots import plot_phones
@@ -256,13 +256,13 @@ def jaw_jerk(jaw: np.ndarray) -> float:
 
 def closure_effect(gen, amounts: list[float], seeds: list[int], steps: int, guidance: float, style: str) -> dict:
     """Phoneme contrast and jaw jerk of the dev clips' takes under the *Lip
-    Closure* dial (``model/adjust.py``, cue from the clip's audio) at each
-    amount (percent), mean over seeds."""
+    Closure* dial (``model/adjust.py``, with the cue Generate stores for the
+    take: ``Generator.closure_cue``) at each amount (percent), mean over seeds."""
     from ..adjust import Adjustments, adjust
     out = {}
     for name, w, phones in english_dev_clips():
         clips = [gen.generate(w, SAMPLE_RATE, seed=s, steps=steps, guidance=guidance, style=style) for s in seeds]
-        cue = closure_cue(w)
+        cue = gen.closure_cue
         out[name] = {}
         for a in amounts:
             jaws = [jaw_opening(adjust(c, Adjustments(closure=a), cue=cue).poses) for c in clips]
