@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +47,8 @@ import numpy as np
 from .allphone_worker import decode_pcm16
 
 _WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "allphone_worker.py")
+_IDLE: list = []               # kept allphone worker processes not decoding now (_decode_in_child)
+_IDLE_LOCK = threading.Lock()
 
 #: ARPAbet open vowels and bilabial stops / nasal of the measure.
 OPEN_VOWELS = frozenset({"AA", "AE", "AH", "AO", "AW", "AY"})
@@ -121,16 +124,39 @@ def _phones(segs, offset: float = 0.0) -> list[Phone]:
 
 
 def _decode_in_child(pcm: bytes) -> list[tuple[str, float, float]]:
-    """:func:`allphone_worker.decode_pcm16` in a child interpreter (``sys.executable``,
-    this process's ``sys.path`` as PYTHONPATH).  Raises OSError / CalledProcessError."""
+    """:func:`allphone_worker.decode_pcm16` in a kept child interpreter
+    (``sys.executable allphone_worker.py --serve``, this process's ``sys.path``
+    as PYTHONPATH), started on first use; one request at a time per child,
+    idle children wait in :data:`_IDLE` and exit when this process does (their
+    stdin closes).  Raises OSError when the child cannot start or dies (it is
+    then dropped)."""
     import subprocess
     import sys
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)     # Windows: no console window flashes up
-    res = subprocess.run([sys.executable, _WORKER], input=pcm, capture_output=True, env=env, check=True,
-                         timeout=600, creationflags=flags)
-    return [(f[0], float(f[1]), float(f[2])) for f in (ln.split() for ln in res.stdout.decode().splitlines())
-            if len(f) == 3]
+    with _IDLE_LOCK:
+        child = _IDLE.pop() if _IDLE else None
+    if child is None:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)     # Windows: no console window flashes up
+        child = subprocess.Popen([sys.executable, _WORKER, "--serve"], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, creationflags=flags)
+    try:
+        child.stdin.write(len(pcm).to_bytes(8, "little") + pcm)
+        child.stdin.flush()
+        segs = []
+        for line in iter(child.stdout.readline, b""):
+            f = line.split()
+            if f == [b"END"]:
+                break
+            if len(f) == 3:
+                segs.append((f[0].decode(), float(f[1]), float(f[2])))
+        else:
+            raise OSError("the allphone worker exited")
+    except BaseException:
+        child.kill()
+        raise
+    with _IDLE_LOCK:
+        _IDLE.append(child)
+    return segs
 
 
 def allphone_chunked(wave: np.ndarray, sr: int = 16000, workers: int | None = None) -> list[Phone]:

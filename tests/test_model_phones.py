@@ -89,12 +89,15 @@ def test_viseme_track_frames_and_classes():
 
 
 def test_chunked_decoding_matches_across_workers_and_reads_long_speech():
-    """Long speech is decoded in 30-s chunks (in child processes when there
-    are several workers); the phones do not depend on the worker count, and
+    """Long speech is decoded in 30-s chunks (in kept child processes when
+    there are several workers); the phones do not depend on the worker count
+    or on what the workers decoded before, and
     near the chunk border they agree with one whole-clip decode."""
     w = load_audio(need(SHARED_DATA / "beat2" / "wave16k" / "2_scott_0_1_1.wav"))[:45 * 16000]
     one, two = allphone_chunked(w, workers=1), allphone_chunked(w, workers=2)
     assert one == two and len(one) > 300
+    assert allphone_chunked(w[::-1].copy(), workers=2) != two      # the kept workers decode anew ...
+    assert allphone_chunked(w, workers=2) == two                   # ... and reset to a new Decoder's state
     assert all(0 <= p.start < p.end <= 45.01 for p in one)
     whole = allphone(w)
     near = lambda ph: sorted(p.label for p in ph if 25 < p.centre < 35)   # noqa: E731
