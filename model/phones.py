@@ -167,8 +167,9 @@ def allphone_chunked(wave: np.ndarray, sr: int = 16000, workers: int | None = No
     phones whose centre lies in it.  The chunking does not depend on
     ``workers``, so the phones do not either.  With more than one chunk and
     more than one worker, chunks are decoded by child processes running
-    :mod:`model.allphone_worker` (PocketSphinx holds the GIL); if a child
-    cannot run, that chunk is decoded here.
+    :mod:`model.allphone_worker` (PocketSphinx holds the GIL), kept for the
+    next call (:func:`_decode_in_child`); if a child cannot run, that chunk
+    is decoded here.
 
     Args:
         wave: (N,) float32 mono speech at 16 kHz in [-1, 1].
