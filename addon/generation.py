@@ -112,6 +112,22 @@ class Job:
             return window
         return self.full_known.spliced(window, self.window_start)
 
+    def whole_cue(self) -> np.ndarray | None:
+        """Regenerate: the base take's Lip Closure cue with the window's cue in
+        its regenerated frames (the window's cue alone covers only the window);
+        None when the base take has none.  Fresh takes: the cue as sampled."""
+        if self.full_known is None or self.cue is None:
+            return self.cue
+        base = raw_store.load_cue(self.base_take) if self.base_take is not None else None
+        if base is None:
+            return None
+        out = np.array(base, np.float32)
+        lo, hi = self.window_start, min(len(out), self.window_start + len(self.cue))
+        new = np.zeros(len(out), bool)
+        new[lo:hi] = ~np.asarray(self.full_mask, bool)[lo:hi]   # regenerated frames of the window
+        out[new] = self.cue[np.flatnonzero(new) - lo]
+        return out
+
     def _redial(self, context, action, clip: MotionClip) -> None:
         """Regenerated take of an adjusted take: its raw output is the base
         take's raw output with the new frames in, and the base take's dials are
@@ -122,7 +138,7 @@ class Job:
             return
         n = min(base_raw.num_frames, clip.num_frames)
         new = ~np.asarray(self.full_mask[:n], bool)                  # True: regenerated frame
-        raw_store.store_raw(action, base_raw.slice(0, n).spliced(clip.slice(0, n), 0, new), self.cue)
+        raw_store.store_raw(action, base_raw.slice(0, n).spliced(clip.slice(0, n), 0, new), self.whole_cue())
         # the copy keeps the user's selected (locked) keys; every channel was re-spliced, so "edited" is moot
         take_adjust.adjust_take(self.rig_info, action, adj, context.scene, lock_selected=True,
                                 overwrite_edited=True, only=self.regen_frames)
@@ -171,7 +187,7 @@ class Job:
                 _bake_faces(self.rig_info, action, clip, context.scene, self.span, face_seed)
                 action["cospeech_face_seed"] = face_seed
             if clip.num_frames <= bake.RAW_TAKE_SECONDS * MODEL_FPS:   # longer: the dials read the keys
-                raw_store.store_raw(action, clip, self.cue)      # the artist dials re-bake from it
+                raw_store.store_raw(action, clip, self.whole_cue())  # the artist dials re-bake from it
             if self.base_take is not None:
                 self._redial(context, action, clip)
             for a in [action] + bake.key_actions_of(action):

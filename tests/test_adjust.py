@@ -179,6 +179,16 @@ def test_lip_closure_uses_the_takes_audio_cue():
     cue = raw_store.load_cue(take)
     raw = raw_store.load_raw(take)
     assert cue is not None and len(cue) == raw.num_frames and cue.max() > 0.5 and cue.min() == 0.0
+    from cospeech.addon.generation import Job          # Regenerate Range: the window's cue goes into the take's
+    job = Job(None, None, None, "moderate", 2.0, [0], 8, "cpu", frozenset())
+    T = len(cue)
+    job.base_take, job.full_known, job.window_start = take, raw, 10
+    job.full_mask = np.ones(T, bool)
+    job.full_mask[30:50] = False                         # regenerated frames, inside the window [10, 70)
+    job.cue = np.full(60, 0.25, np.float32)
+    whole = job.whole_cue()
+    assert len(whole) == T and np.all(whole[30:50] == 0.25)
+    np.testing.assert_array_equal(np.delete(whole, np.s_[30:50]), np.delete(cue, np.s_[30:50]))
     before = jaw_quats(take)
     dials(scene, closure=100)
     assert run("adjust_take") == {"FINISHED"}
