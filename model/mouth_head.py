@@ -10,10 +10,24 @@ FACEGOOD mouth it learned from has one style); ``Generator.generate``
 replaces the sampled ARKit columns with it, then applies the phone-timed lip
 shapes (``model/mouth.py``) and the mouth dials act on the result as before.
 
+Amplitude: a regressor trained with mean-squared error shrinks toward the
+mean (regression dilution): held out, its ``jawOpen`` varied 0.71x as much
+as FACEGOOD's animator's and its funnel 0.42x, so open vowels barely
+opened on the face.  The file's metadata may carry a per-shape
+``amplitude_center`` and ``amplitude_gain`` (27 floats each, JSON),
+measured by leaving each FACEGOOD training take out in turn
+(``model.training.mouth_head.amplitude_calibration``); :meth:`MouthHead.__call__`
+then returns ``center + gain * (raw - center)`` (before smoothing and
+clipping), restoring the animation's spread on the shapes the head
+predicts.  An affine map per shape leaves Pearson r unchanged (up to the
+clipping); it raises the mean-squared error.  A file without them is used
+as it is (gain 1).
+
 Never imports bpy or torch.
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -61,6 +75,14 @@ class MouthHead:
             raise RuntimeError(f"{self.path} is not a CoSpeech ARKit mouth head (inputs "
                                f"{[i.name for i in self.session.get_inputs()]})")
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        try:
+            self.center = np.asarray(json.loads(self.metadata.get("amplitude_center", "[0]")), np.float32)
+            self.gain = np.asarray(json.loads(self.metadata.get("amplitude_gain", "[1]")), np.float32)
+        except (ValueError, TypeError) as exc:
+            raise RuntimeError(f"{self.path}: unreadable amplitude calibration ({exc})") from exc
+        if self.center.shape not in ((1,), (27,)) or self.gain.shape not in ((1,), (27,)):
+            raise RuntimeError(f"{self.path}: amplitude calibration has {self.center.shape} / {self.gain.shape} "
+                               "values, not 27")
 
     def raw(self, feats: np.ndarray) -> np.ndarray:
         """(T, 102) float32 features -> (T, 27) float32 unclipped head output."""
@@ -76,8 +98,9 @@ class MouthHead:
 
     def __call__(self, feats: np.ndarray, sigma: float = 0.75) -> np.ndarray:
         """(T, 102) float32 features -> (T, 27) float32 ARKit mouth weights in [0, 1]:
-        :meth:`raw`, Gaussian low-pass of ``sigma`` frames (the take's face smoothing), clipped."""
-        out = self.raw(feats)
+        :meth:`raw`, its amplitude restored (module doc), Gaussian low-pass of ``sigma``
+        frames (the take's face smoothing), clipped."""
+        out = self.center + self.gain * (self.raw(feats) - self.center)
         if sigma > 0 and len(out) > 1:
             out = gaussian_filter1d(out, sigma, axis=0, mode="nearest")
         return np.clip(out, 0.0, 1.0).astype(np.float32)

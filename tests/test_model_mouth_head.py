@@ -67,3 +67,22 @@ def test_phone_timed_closures_shut_the_smplx_jaw_on_bilabials():
     assert j[at["open"]].mean() > 0.85 * j0[at["open"]].mean()       # a vowel next to a /b/ closes a little
     assert cue.shape == (take.num_frames,) and cue[at["pbm"]].mean() > 0.8 > cue[at["open"]].mean()
     assert np.array_equal(np.delete(take.poses, np.s_[66:69], 1), np.delete(own.poses, np.s_[66:69], 1))
+
+
+@pytest.mark.skipif(not (BUNDLED / HEAD_FILE).is_file(), reason="no bundled mouth_head.onnx")
+def test_bundled_head_opens_open_vowels_with_the_animations_spread():
+    """The bundled head carries its leave-one-take-out amplitude (jawOpen gain > 1.2,
+    measured by model.training.mouth_head); on real speech (the demo clip) the
+    jaw at the decoded open vowels opens wider than the head's MSE output would."""
+    pytest.importorskip("pocketsphinx")
+    from model.features import network_features
+    from model.mouth_head import load_head
+    from model.phones import OPEN_VOWELS, allphone
+    head = load_head(BUNDLED)
+    assert head.gain.shape == (27,) and head.gain[J] > 1.2 and head.gain.min() >= 1.0
+    wave = load_audio(DEMO)
+    feats = network_features(wave, visemes=True, phones=True)[1]
+    at = [min(int(p.centre * 30), len(feats) - 1) for p in allphone(wave) if p.label in OPEN_VOWELS]
+    assert len(at) >= 3
+    calibrated, mse = head(feats)[:, J], np.clip(head.raw(feats)[:, J], 0, 1)
+    assert calibrated[at].mean() > 1.15 * mse[at].mean()

@@ -12,7 +12,8 @@ from model.mouth_head import HEAD_FILE, MouthHead
 
 torch = pytest.importorskip("torch", reason="training and export need PyTorch")
 from model.training.lipsync_eval import _with_context, ridge  # noqa: E402
-from model.training.mouth_head import export, ridge_as_conv, train_head  # noqa: E402
+from model.training.mouth_head import (MAX_GAIN, amplitude_calibration, export, ridge_as_conv,  # noqa: E402
+                                       train_head, write_calibration)
 
 
 
@@ -50,3 +51,39 @@ def test_onnx_export_matches_torch(small_head, tmp_path):
     long = np.concatenate([X[0]] * 30)                       # 9000 frames: three chunks
     whole = m.session.run(["arkit"], {"feats": long[None]})[0][0]
     assert np.abs(m.raw(long) - whole).max() < 1e-5          # chunked = one run on the whole take
+
+
+def test_amplitude_calibration_restores_the_spread_of_held_out_takes(tmp_path):
+    """Leave-one-take-out: a predictable opening shape (jawOpen) gets gain std(truth) /
+    std(prediction) > 1; an opening shape no input predicts (mouthLowerDownLeft), a
+    predictable lip shape (mouthFunnel: not amplified) and shapes the animation never
+    moves keep gain 1; stored in the ONNX metadata, MouthHead applies it (graph unchanged)."""
+    from model.motion import ARKIT_MOUTH_NAMES
+    jaw, low, fun = (ARKIT_MOUTH_NAMES.index(n) for n in ("jawOpen", "mouthLowerDownLeft", "mouthFunnel"))
+    rng = np.random.default_rng(1)
+    X = [rng.standard_normal((400, 102)).astype(np.float32) for _ in range(3)]
+    Y = []
+    for x in X:
+        y = np.zeros((400, 27), np.float32)
+        y[:, jaw] = np.clip(0.3 + 0.25 * x[:, 0], 0, 1)               # predictable from the input
+        y[:, fun] = np.clip(0.3 + 0.25 * x[:, 1], 0, 1)               # predictable, but a lip shape
+        y[:, low] = np.clip(0.3 + 0.25 * rng.standard_normal(400), 0, 1)  # noise: nothing predicts it
+        Y.append(y)                                                  # the other 24 never move
+    torch.manual_seed(0)
+    cal = amplitude_calibration(X, Y, seeds=1, epochs=2)
+    g = np.array(cal["gain"])
+    assert 1.0 < g[jaw] <= MAX_GAIN and cal["per_shape"]["mouthFunnel"]["r"] > 0.5
+    assert np.all(np.delete(g, jaw) == 1.0)
+    head = train_head(X, Y, seeds=1, epochs=1, hidden=16)
+    path = export(head, tmp_path / HEAD_FILE, {"format": "test"})
+    plain = MouthHead(path)
+    write_calibration(path, cal)
+    write_calibration(path, cal)                                      # replaces, does not duplicate
+    m = MouthHead(path)
+    assert m.metadata["format"] == "test"
+    raw = m.raw(X[0])
+    assert np.array_equal(raw, plain.raw(X[0]))                       # same graph
+    c = np.array(cal["center"], np.float32)
+    want = np.clip(c + g.astype(np.float32) * (raw - c), 0, 1)
+    assert np.abs(m(X[0], sigma=0) - want).max() < 1e-6
+    assert np.array_equal(plain(X[0], sigma=0), np.clip(raw, 0, 1))   # no calibration: as before

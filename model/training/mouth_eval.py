@@ -111,7 +111,17 @@ def lip_contrasts(mouth: np.ndarray, phones) -> dict:
     closure = (m[:, _I["mouthClose"]] + 0.5 * (m[:, _I["mouthPressLeft"]] + m[:, _I["mouthPressRight"]])
                + 0.5 * (m[:, _I["mouthRollLower"]] + m[:, _I["mouthRollUpper"]]))
     return {"rounding": contrast(rounding, ROUNDED, SPREAD), "closure": contrast(closure, BILABIALS, OPEN_VOWELS),
-            "jawOpen_contrast": float(phoneme_contrast(m[:, _I["jawOpen"]], phones))}
+            "jawOpen_contrast": float(phoneme_contrast(m[:, _I["jawOpen"]], phones)),
+            "jawOpen_open_vowels": _mean_at(m[:, _I["jawOpen"]], centre_frames(phones, T, 30.0, OPEN_VOWELS))}
+
+
+def _mean_at(v: np.ndarray, idx) -> float:
+    return float(v[idx].mean()) if len(idx) else float("nan")
+
+
+def spread(pred: np.ndarray, truth: np.ndarray, shapes: list[str]) -> float:
+    """Mean over ``shapes`` of std(pred) / std(truth): 1 = the animation's amplitude."""
+    return float(np.mean([pred[:, _I[n]].std() / truth[:, _I[n]].std() for n in shapes]))
 
 
 def per_shape_r(pred: np.ndarray, truth: np.ndarray, shapes: list[str]) -> dict:
@@ -147,7 +157,9 @@ def report(gen, seeds: list[int], steps: int = 8, guidance: float = 2.0, style: 
         rs = [per_shape_r(p, truth, shapes) for p in preds]
         per = {n: float(np.mean([r[n] for r in rs])) for n in shapes}
         held_out[k] = {"mean_r": float(np.nanmean(list(per.values()))), "jawOpen_r": per.get("jawOpen"),
-                       "per_shape_r": per}
+                       "per_shape_r": per, "spread": float(np.mean([spread(p, truth, shapes) for p in preds])),
+                       "jawOpen_p95": float(np.mean([np.percentile(p[:, _I["jawOpen"]], 95) for p in preds]))}
+    held_out["hand animation"] = {"spread": 1.0, "jawOpen_p95": float(np.percentile(truth[:, _I["jawOpen"]], 95))}
     dev = {}
     for name, w, phones in english_dev_clips():
         n = int(np.ceil(len(w) / SAMPLE_RATE * 30))
@@ -169,19 +181,24 @@ def report(gen, seeds: list[int], steps: int = 8, guidance: float = 2.0, style: 
 
 def format_report(rep: dict) -> str:
     h = rep["facegood_heldout"]
-    lines = [f"FACEGOOD held-out take {h['take']}, Pearson r over the {len(h['animated_shapes'])} shapes it animates",
-             "", "| row | mean r | jawOpen r |", "|---|---|---|"]
-    lines += [f"| {k} | {v['mean_r']:.2f} | {v['jawOpen_r']:.2f} |" for k, v in h["rows"].items()]
-    lines += ["", "| shape | " + " | ".join(h["rows"]) + " |", "|---" * (len(h["rows"]) + 1) + "|"]
-    lines += [f"| {n} | " + " | ".join(f"{v['per_shape_r'][n]:.2f}" for v in h["rows"].values()) + " |"
+    rows = {k: v for k, v in h["rows"].items() if "mean_r" in v}
+    lines = [f"FACEGOOD held-out take {h['take']}, Pearson r over the {len(h['animated_shapes'])} shapes it animates; "
+             "spread = std / the hand animation's std (mean over those shapes); jawOpen p95",
+             "", "| row | mean r | jawOpen r | spread | jawOpen p95 |", "|---|---|---|---|---|"]
+    lines += [f"| {k} | {v['mean_r']:.2f} | {v['jawOpen_r']:.2f} | {v['spread']:.2f} | {v['jawOpen_p95']:.2f} |"
+              if "mean_r" in v else f"| {k} | – | – | {v['spread']:.2f} | {v['jawOpen_p95']:.2f} |"
+              for k, v in h["rows"].items()]
+    lines += ["", "| shape | " + " | ".join(rows) + " |", "|---" * (len(rows) + 1) + "|"]
+    lines += [f"| {n} | " + " | ".join(f"{v['per_shape_r'][n]:.2f}" for v in rows.values()) + " |"
               for n in h["animated_shapes"]]
     lines += ["", "English dev clips (PocketSphinx phone centres)", "",
-              "| clip | row | rounding | closure | jawOpen contrast | SMPL-X jaw contrast |", "|---|---|---|---|---|---|"]
+              "| clip | row | rounding | closure | jawOpen contrast | jawOpen at open vowels | SMPL-X jaw contrast |",
+              "|---|---|---|---|---|---|---|"]
     for clip, rows in rep["dev_clips"].items():
         for k, v in rows.items():
             sj = f"{v['smplx_jaw_contrast']:.2f}" if "smplx_jaw_contrast" in v else "–"
             lines.append(f"| {clip} | {k} | {v['rounding']:.2f} | {v['closure']:.2f} | "
-                         f"{v['jawOpen_contrast']:.2f} | {sj} |")
+                         f"{v['jawOpen_contrast']:.2f} | {v['jawOpen_open_vowels']:.2f} | {sj} |")
     return "\n".join(lines)
 
 

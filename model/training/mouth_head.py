@@ -40,6 +40,19 @@ from ..mouth_head import HEAD_FILE, HEAD_INPUT, HEAD_OUTPUT, RIDGE_COLUMNS, RIDG
 from .lipsync_eval import SHARED, _with_context, ridge
 
 RIDGE_SHARE = 0.3
+#: the take's face smoothing (``cospeech.json`` face_sigma), applied before the amplitude is measured
+FACE_SIGMA = 0.75
+#: the largest amplitude gain (:func:`amplitude_calibration`)
+MAX_GAIN = 3.0
+#: shapes whose leave-one-take-out r is below this keep gain 1 (:func:`amplitude_calibration`)
+MIN_R = 0.3
+#: the shapes that open the mouth, the only ones amplified.  Chosen on the English
+#: dev clips: amplifying mouthFunnel too (gain 2.4) turned the head's own rounding
+#: contrast negative on all three clips with rounded vowels (0.02 / 0.08 / 0.72 ->
+#: -0.34 / -0.16 / 0.17; the Mandarin speaker's funnel does not fall on English
+#: rounded vowels), and the lip shapes (funnel, pucker, roll, press) are timed by
+#: the phones (model/mouth.py)
+AMPLIFIED = ("jawOpen", "mouthLowerDownLeft", "mouthLowerDownRight", "mouthUpperUpLeft", "mouthUpperUpRight")
 WINDOW = 120
 BATCH = 16
 
@@ -148,20 +161,83 @@ def export(head, path: Path, meta: dict) -> Path:
     return path
 
 
+def amplitude_calibration(X: list[np.ndarray], Y: list[np.ndarray], seeds: int = 3, epochs: int = 20,
+                          sigma: float = FACE_SIGMA) -> dict:
+    """Leave-one-take-out amplitude of the head (:mod:`model.mouth_head`, "Amplitude").
+
+    For each take k a head is trained on the other takes (:func:`train_head`)
+    and predicts take k; the predictions, Gaussian-smoothed by ``sigma``
+    frames and unclipped (the runtime order), are pooled with the hand
+    animation.  Per shape: ``center`` = mean of the predictions, ``gain`` =
+    std(animation) / std(predictions), clipped to [1, :data:`MAX_GAIN`], for
+    the mouth-opening shapes (:data:`AMPLIFIED`) that the held-out
+    predictions follow (pooled Pearson r ≥ :data:`MIN_R`); the others, and
+    shapes the animation does not move (std < 1e-3), keep gain 1 --
+    amplifying a shape the head cannot predict would only add motion
+    unrelated to the speech.
+
+    Returns:
+        ``{"center": [27], "gain": [27], "folds": [take names], "per_shape":
+        {name: {"r", "std_truth", "std_pred", "gain"}}}`` (floats).
+    """
+    import torch
+    from scipy.ndimage import gaussian_filter1d
+    from ..motion import ARKIT_MOUTH_NAMES
+    preds = []
+    for k in range(len(X)):
+        head = train_head([x for i, x in enumerate(X) if i != k], [y for i, y in enumerate(Y) if i != k],
+                          seeds=seeds, epochs=epochs)
+        with torch.no_grad():
+            p = head(torch.tensor(X[k][None])).numpy()[0]
+        preds.append(gaussian_filter1d(p, sigma, axis=0, mode="nearest") if sigma > 0 else p)
+        print(f"  fold {k + 1}/{len(X)} done", flush=True)
+    P, T = np.concatenate(preds), np.concatenate(Y)
+    center, gain, per = P.mean(0), np.ones(P.shape[1]), {}
+    for i, name in enumerate(ARKIT_MOUTH_NAMES):
+        st, sp = float(T[:, i].std()), float(P[:, i].std())
+        if st >= 1e-3 and sp > 1e-6:
+            r = float(np.corrcoef(P[:, i], T[:, i])[0, 1])
+            gain[i] = float(np.clip(st / sp, 1.0, MAX_GAIN)) if r >= MIN_R and name in AMPLIFIED else 1.0
+            per[name] = {"r": r, "std_truth": st, "std_pred": sp, "gain": float(gain[i])}
+    return {"center": [float(c) for c in center], "gain": [float(g) for g in gain], "per_shape": per}
+
+
+def write_calibration(path: Path, cal: dict) -> None:
+    """Store ``cal``'s center and gain in the ONNX file's metadata (``amplitude_center`` /
+    ``amplitude_gain``, JSON lists), replacing earlier values; the graph is unchanged."""
+    import onnx
+    model = onnx.load(str(path))
+    keep = [(p.key, p.value) for p in model.metadata_props if p.key not in ("amplitude_center", "amplitude_gain")]
+    del model.metadata_props[:]
+    for k, v in keep + [("amplitude_center", json.dumps(cal["center"])), ("amplitude_gain", json.dumps(cal["gain"]))]:
+        model.metadata_props.add(key=k, value=v)
+    onnx.save(model, str(path))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m model.training.mouth_head", description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "weights"))
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--calibrate-only", action="store_true",
+                    help="only measure the leave-one-take-out amplitude and store it in the existing "
+                         "mouth_head.onnx in --out (the shipped graph is not retrained)")
     args = ap.parse_args(argv)
     from .facegood import HELD_OUT, load_takes
     takes = load_takes(SHARED / "facegood")              # HELD_OUT excluded
     X, Y = take_features(takes), [t.arkit_mouth for t in takes]
+    cal = amplitude_calibration(X, Y, seeds=args.seeds, epochs=args.epochs)
+    print(json.dumps(cal["per_shape"], indent=1))
+    if args.calibrate_only:
+        write_calibration(Path(args.out) / HEAD_FILE, cal)
+        print(f"wrote the amplitude calibration into {Path(args.out) / HEAD_FILE}")
+        return 0
     head = train_head(X, Y, seeds=args.seeds, epochs=args.epochs)
     meta = {"format": "cospeech-mouth-head-1", "takes": json.dumps([t.name for t in takes]),
             "held_out": json.dumps(list(HELD_OUT)), "epochs": args.epochs, "members": args.seeds,
             "ridge_share": RIDGE_SHARE}
     path = export(head, Path(args.out) / HEAD_FILE, meta)
+    write_calibration(path, cal)
     import torch
     from ..mouth_head import MouthHead
     with torch.no_grad():
