@@ -15,6 +15,10 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 BEAT2_NPZ = SHARED_DATA / "beat2" / "smplxflame_30" / "2_scott_0_1_1.npz"
 BEAT2_WAV = SHARED_DATA / "beat2" / "wave16k" / "2_scott_0_1_1.wav"
 DEV_AUDIO = SHARED_DATA / "dev_audio"
+#: the line spoken in DEV_AUDIO / "arctic_a0009.wav" (CMU ARCTIC)
+ARCTIC_A0009_TEXT = "Author of the danger trail, Philip Steels, etc."
+#: a line that does not fit it (another language): Generate falls back to the decoded phones
+FRENCH_TEXT = "Bonjour tout le monde, comment allez-vous"
 
 if str(REPO) not in sys.path:  # model/ alone is importable as top-level ``model``
     sys.path.insert(0, str(REPO))

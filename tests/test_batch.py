@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, SHARED_DATA
+from conftest import ARCTIC_A0009_TEXT, DEV_AUDIO, FRENCH_TEXT, REPO, SHARED_DATA, need
 
 pytest.importorskip("ray")
 pytest.importorskip("bpy")
@@ -169,3 +170,31 @@ def test_full_disk_and_unreachable_cluster(tmp_path):
     res = run_cli(src, "--out", tmp_path / "out2", "--cluster", "127.0.0.1:9", timeout=120)
     assert res.returncode == 2 and "cannot reach the Ray cluster at 127.0.0.1:9" in res.stderr
     assert time.time() - t < 60
+
+
+def test_folder_mode_dialogue_texts(tmp_path):
+    """NAME.txt beside NAME.wav in folder mode (in-process, no Ray): the right line is
+    aligned, another language falls back to decoding and is listed, both takes are made;
+    the manifest records each text's hash and where the phones came from, and editing
+    one text re-generates that line only."""
+    pytest.importorskip("pocketsphinx")
+    wav = need(DEV_AUDIO / "arctic_a0009.wav")
+    src, out = tmp_path / "lines", tmp_path / "out"
+    src.mkdir()
+    for name, text in (("right", ARCTIC_A0009_TEXT), ("french", FRENCH_TEXT)):
+        shutil.copy(wav, src / f"{name}.wav")
+        (src / f"{name}.txt").write_text(text, encoding="utf-8")
+    cmd = CLI + [str(src), "--out", str(out), "--no-preview", "--steps", "2"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    recs = {Path(rec["input"]).stem: rec for rec in manifest(out)}
+    assert not recs["right"]["error"] and recs["right"]["phones"].startswith("phones aligned to the text")
+    assert not recs["french"]["error"] and "not aligned" in recs["french"]["phones"]
+    assert all(rec["outputs"] and len(rec["text_sha256"]) == 64 for rec in recs.values())
+    assert "french.wav: text not aligned" in r.stdout + r.stderr
+    (src / "right.txt").write_text("Philip Steels wrote the danger trail.", encoding="utf-8")
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    again = manifest(out)[2:]
+    assert [Path(rec["input"]).stem for rec in again] == ["right"]      # french.wav skipped as done
+    assert again[0]["text_sha256"] != recs["right"]["text_sha256"]

@@ -5,14 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import DEV_AUDIO, need
+from conftest import ARCTIC_A0009_TEXT as ARCTIC_TEXT, DEV_AUDIO, FRENCH_TEXT, need
 
 pytest.importorskip("pocketsphinx")
 from model import phones as ph  # noqa: E402
 from model.align import words  # noqa: E402
 from model.features import load_audio  # noqa: E402
-
-ARCTIC_TEXT = "Author of the danger trail, Philip Steels, etc."
 
 
 def _near(cands, ref) -> float:
@@ -34,7 +32,7 @@ def test_aligned_phones_beat_decoded_ones_on_the_textgrid():
     assert _near(aligned, ref) > _near(decoded, ref) + 0.1          # measured 0.95 vs 0.75
 
 
-@pytest.mark.parametrize("text,why", [("Bonjour tout le monde, comment allez-vous", "does not match"),
+@pytest.mark.parametrize("text,why", [(FRENCH_TEXT, "does not match"),
                                       ("... !!", "no English dictionary word"),
                                       ("the paris fashion week and the london fashion week", "not aligned")])
 def test_text_that_does_not_fit_falls_back_to_decoding(text, why):

@@ -10,7 +10,7 @@ import soundfile as sf
 
 bpy = pytest.importorskip("bpy")
 
-from conftest import DEV_AUDIO, REPO, load_extension_package, need  # noqa: E402
+from conftest import ARCTIC_A0009_TEXT, DEV_AUDIO, FRENCH_TEXT, REPO, load_extension_package, need  # noqa: E402
 
 cs = load_extension_package()
 from cospeech.addon import backend, bake, compat, generation  # noqa: E402
@@ -376,3 +376,36 @@ def test_capture_audio_generate_and_regenerate(beat2_wav):
     for k, co in before.items():
         out = (co[:, 0] < 900) | (co[:, 0] > 1200)
         assert np.array_equal(after[k][out], co[out])
+
+
+def test_dialogue_text_in_the_panel(tmp_path):
+    """The panel's Text field through Generate: the right line is aligned (the take
+    keeps the text and says its phones were aligned; the jaw differs from the decoded
+    phones' take), a line in another language still makes a take, on the decoded
+    phones, and says so; every take survives save and reopen."""
+    pytest.importorskip("pocketsphinx")
+    wav = need(DEV_AUDIO / "arctic_a0009.wav")
+    scene, arm = new_scene()
+    add_strip(scene, wav)
+    assert run() == {"FINISHED"}
+    decoded = arm.animation_data.action
+    assert "decoded" in decoded["cospeech_phones"] and "cospeech_text" not in decoded
+    scene.cospeech.dialogue_text = ARCTIC_A0009_TEXT
+    assert run() == {"FINISHED"}
+    aligned = arm.animation_data.action
+    assert aligned["cospeech_text"] == ARCTIC_A0009_TEXT
+    assert aligned["cospeech_phones"].startswith("phones aligned to the text"), aligned["cospeech_phones"]
+    jaw = ('pose.bones["jaw"].rotation_quaternion', 1)
+    assert np.abs(keys(aligned)[jaw][:, 1] - keys(decoded)[jaw][:, 1]).max() > 1e-3
+    scene.cospeech.dialogue_text = FRENCH_TEXT
+    assert run() == {"FINISHED"}                       # never an error
+    wrong = arm.animation_data.action
+    assert "not aligned" in wrong["cospeech_phones"] and "decoded from the audio" in wrong["cospeech_phones"]
+    names = {t.name for t in bake.takes_of(arm)}
+    assert {decoded.name, aligned.name, wrong.name} <= names and len(names) == 3
+    path, aligned_name = tmp_path / "text.blend", aligned.name
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    bpy.ops.wm.open_mainfile(filepath=str(path))
+    back = bpy.data.actions[aligned_name]
+    assert back["cospeech_text"] == ARCTIC_A0009_TEXT and back["cospeech_phones"].startswith("phones aligned")
+    assert bpy.context.scene.cospeech.dialogue_text == FRENCH_TEXT

@@ -19,9 +19,13 @@ unless ``--no-preview``, ``NAME_preview.png`` — first into
 (atomic on one filesystem), so a killed worker or a full disk never leaves
 a partial output where outputs go.  The driver (one writer) appends one
 JSON line per finished file to ``DIR/manifest.jsonl``: input path, audio
-SHA-256, settings, seed, outputs (path + SHA-256), seconds, error.  A
-re-run skips files whose latest manifest line has the same audio hash and
-settings, no error, and outputs on disk with the recorded hashes (resume).
+SHA-256, the SHA-256 of its dialogue text (``NAME.txt`` beside it; "" without
+one), where its phones came from (``phones``: aligned to the text, or decoded
+and why), settings, seed, outputs (path + SHA-256), seconds, error.  A
+re-run skips files whose latest manifest line has the same audio and text
+hashes and settings, no error, and outputs on disk with the recorded hashes
+(resume): editing a line's text re-generates that line.  Lines whose text
+did not fit the speech are listed as they finish.
 A bad file is an error line, never the end of the batch; the exit status
 is non-zero only when some file failed.
 """
@@ -94,9 +98,19 @@ def load_manifest(out: Path) -> dict[str, dict]:
     return latest
 
 
-def is_done(rec: dict | None, audio_hash: str, settings: dict, out: Path) -> bool:
-    """Whether ``rec`` already covers this file with these settings, outputs intact."""
+def text_hash(audio: Path) -> str:
+    """SHA-256 of the dialogue text beside ``audio`` (``NAME.txt``, folder mode's
+    convention), "" when there is none.  Raises OSError when it cannot be read."""
+    txt = Path(audio).with_suffix(".txt")
+    return sha256(txt) if txt.is_file() else ""
+
+
+def is_done(rec: dict | None, audio_hash: str, settings: dict, out: Path, text_sha: str = "") -> bool:
+    """Whether ``rec`` already covers this file with these settings and text, outputs intact
+    (a record without ``text_sha256``, from before texts were recorded, counts as no text)."""
     if not rec or rec.get("error") or rec.get("audio_sha256") != audio_hash or rec.get("settings") != settings:
+        return False
+    if rec.get("text_sha256", "") != text_sha:
         return False
     for o in rec.get("outputs", {}).values():
         p = out / o["path"]
@@ -148,11 +162,13 @@ def process_file(audio: str, name: str, out: str, args_dict: dict) -> dict:
     import argparse
     t0 = time.perf_counter()
     out_p, audio_p = Path(out), Path(audio)
-    rec = {"input": str(audio_p), "name": name, "audio_sha256": None, "settings": {k: args_dict.get(k) for k in SETTINGS},
+    rec = {"input": str(audio_p), "name": name, "audio_sha256": None, "text_sha256": None, "phones": None,
+           "settings": {k: args_dict.get(k) for k in SETTINGS},
            "seed": args_dict.get("seed"), "outputs": {}, "seconds": None, "error": None, "pid": os.getpid()}
     stage = out_p / PARTIAL / name
     try:
         rec["audio_sha256"] = sha256(audio_p)
+        rec["text_sha256"] = text_hash(audio_p)
         if audio_p.stat().st_size == 0:
             raise ValueError("empty file")
         _package()
@@ -160,7 +176,7 @@ def process_file(audio: str, name: str, out: str, args_dict: dict) -> dict:
         shutil.rmtree(stage, ignore_errors=True)
         stage.mkdir(parents=True)
         args = argparse.Namespace(**args_dict)
-        headless.generate_one(audio_p, stage, args, batch_name=name)
+        rec["phones"] = headless.generate_one(audio_p, stage, args, batch_name=name).get("phones") or None
         rec["outputs"] = _commit(stage, out_p / name, out_p)
     except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
         rec["error"] = f"{type(exc).__name__}: {exc}".strip()
@@ -213,10 +229,10 @@ def run_batch(src: Path, out: Path, args, workers: int | None = None, cluster: s
     todo = []
     for path, name in files:
         try:
-            h = sha256(path)
+            h, t = sha256(path), text_hash(path)
         except OSError:
-            h = None
-        if h is not None and is_done(latest.get(str(path)), h, settings, out):
+            h = t = None
+        if h is not None and is_done(latest.get(str(path)), h, settings, out, t):
             continue
         todo.append((path, name))
     skipped = len(files) - len(todo)
@@ -234,6 +250,8 @@ def run_batch(src: Path, out: Path, args, workers: int | None = None, cluster: s
         if rec["error"]:
             failed += 1
             tqdm.write(f"{rec['input']}: FAILED: {rec['error']}")
+        elif rec.get("text_sha256") and "not aligned" in (rec.get("phones") or ""):
+            tqdm.write(f"{rec['input']}: {rec['phones']}")     # its NAME.txt did not fit: the take is made anyway
         bar.update(1)
 
     try:
