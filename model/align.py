@@ -9,7 +9,12 @@ right ones and their timing follows the speech.
 Decoder: the en-us acoustic model and ``cmudict-en-us.dict`` shipped in the
 PocketSphinx wheel (``pocketsphinx.get_model_path()``), two passes as the
 PocketSphinx 5 documentation gives them (word alignment with
-``set_align_text``, then ``set_alignment`` for phone-level times).
+``set_align_text``, then ``set_alignment`` for phone-level times;
+:func:`model.sphinx_worker.align_pcm16`).  It runs in a kept child process
+(:func:`model.sphinx_worker.request`), so the phone decoding of the same
+audio, which checks that the text fits, runs beside it on the other core
+(:func:`model.phones.viseme_features`); where no child process can start,
+in this process.
 
 Text normalisation (:func:`words`): lower case, punctuation dropped
 (apostrophes kept: ``i'm``, ``don't``), digits spelt out one by one.  Words
@@ -27,11 +32,19 @@ TextGrid's phone centres have an aligned phone centre within ±1 frame at
 30 fps (91.4 % with the same label), allphone 74.5 % (32.6 %); 2.7–2.9 s
 for the 62 s on the first call, 2.5 s once the Decoder is kept (2026-12-03:
 model and dictionary load ~0.5 s, word pass ~1.0 s, phone pass ~1.9 s;
-allphone 2.3 s; with a text both run, so the phones of a line cost their
-sum: the ≤ 1 s target for 60 s is not met).  The phone pass grows faster
-than the audio (10 s: 0.18 s, 62 s: 1.97 s), but cutting it at pauses needs
-a word pass per piece, which costs what it saves; PocketSphinx holds the GIL,
-so threads do not run two pieces at once.  Tried (2026-12-03, same bench): PocketSphinx ``ds`` 2 / 3
+allphone 2.3 s; with a text both run: until 2026-12-06 one after the
+other, so the phones of a line cost their sum; now side by side in worker
+processes: 5.0 s vs 6.2 s for the take's phones of the 62 s, and Blender's UI
+thread waits at most 26 ms instead of 2.8 s while the text aligns
+(``tools/bench_align.py``, 2026-12-06, on a day this machine ran ~1.4x
+slower: alignment alone 3.8–4.2 s).  The ≤ 1 s target for 60 s is not met).  The phone pass grows faster
+than the audio (10 s: 0.18 s, 62 s: 1.97 s).  Tried (2026-12-06) and not
+kept: a coarse word pass over the whole (``ds`` 3, 0.9–1.2 s in a worker)
+to find pauses, then the 6 pieces of ~10 s between them aligned with their
+words in two worker processes at once: 95.0 % within ±1 frame (whole: 95.3
+%), 2.5–2.7 s instead of 2.7–3.2 s on its own, and no faster beside the
+phone decoding (both ways 3.97 s for the take's phones): two PocketSphinx
+processes slow each other down here, and the gain did not pay for the code.  Tried (2026-12-03, same bench): PocketSphinx ``ds`` 2 / 3
 (score every 2nd / 3rd frame) align the 62 s in 2.1 / 2.0 s at 95.6 / 95.7 %,
 but the right text of the short ``arctic_a0009`` then agrees with the
 decoded phones on only 20 / 19 % of its frames (25 % now), at or below
@@ -41,17 +54,18 @@ decoding, so ``ds`` stays 1.  Beams narrower than the defaults (1e-13 …
 """
 from __future__ import annotations
 
-import os
 import re
 import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .sphinx_worker import AlignFailure, align_pcm16, aligner, request
+
 #: Longer audio is not aligned (one utterance: PocketSphinx's alignment
 #: search grows with its length); such takes use allphone decoding.
 MAX_SECONDS = 180.0
-_DECODER = None            # (Decoder, its initial cepstral mean), made on first use and kept (one at a time: _LOCK)
+_DECODER = None            # in-process fallback: (Decoder, its initial cepstral mean), made on first use and kept
 _LOCK = threading.Lock()
 _DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
@@ -80,8 +94,11 @@ def words(text: str) -> list[str]:
     return out
 
 
-def align(wave: np.ndarray, text: str, sr: int = 16000) -> Alignment:
+def align(wave: np.ndarray, text: str, sr: int = 16000, in_child: bool = True) -> Alignment:
     """Forced alignment of ``text`` with mono 16 kHz speech ``wave`` (float in [-1, 1]).
+
+    ``in_child``: in a kept child process (module doc), falling back to this
+    process when none can start; False: in this process (a kept Decoder).
 
     Returns:
         :class:`Alignment`, times in seconds from the start of ``wave``.
@@ -93,49 +110,41 @@ def align(wave: np.ndarray, text: str, sr: int = 16000) -> Alignment:
         raise AlignError(f"alignment needs 16 kHz audio, got {sr} Hz")
     if len(wave) > MAX_SECONDS * sr:
         raise AlignError(f"{len(wave) / sr:.0f} s of audio is longer than the {MAX_SECONDS:.0f} s aligned at once")
+    ws = words(text)
+    if not ws:
+        raise AlignError("the text has no English dictionary word")
+    pcm = _pcm16(wave)
     try:
-        from pocketsphinx import Decoder, get_model_path
-    except ImportError as exc:
-        raise AlignError(f"pocketsphinx is not installed ({exc})") from exc
+        if in_child:
+            try:
+                return _checked(*request(pcm, ws))
+            except OSError:
+                pass                 # no child process: align here
+        return _checked(*_align_here(pcm, ws))
+    except AlignFailure as exc:
+        raise AlignError(str(exc)) from exc
+
+
+def _pcm16(wave: np.ndarray) -> bytes:
+    return (np.clip(np.asarray(wave, np.float32), -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+
+
+def _align_here(pcm: bytes, ws: list[str]):
+    global _DECODER
     with _LOCK:
-        global _DECODER
-        if _DECODER is None:     # loading the model and the 135 000-word dictionary takes ~0.5 s: once
-            mp = get_model_path()
-            _DECODER = Decoder(hmm=os.path.join(mp, "en-us", "en-us"),
-                               dict=os.path.join(mp, "en-us", "cmudict-en-us.dict"),
-                               samprate=16000, bestpath=False, loglevel="FATAL")
-            _DECODER = (_DECODER, _DECODER.get_cmn())
-        dec, cmn = _DECODER
-        dec.reinit_feat()    # the front end's noise estimate and cepstral mean carry over utterances:
-        dec.set_cmn(cmn)     # reset both, so a text aligns as with a new Decoder (test_model_align)
         try:
-            return _align(dec, wave, text)
-        except AlignError:
+            if _DECODER is None:
+                d = aligner()
+                _DECODER = (d, d.get_cmn())
+            return align_pcm16(pcm, ws, *_DECODER)
+        except ImportError as exc:
+            raise AlignError(f"pocketsphinx is not installed ({exc})") from exc
+        except AlignFailure:
             _DECODER = None      # a failed search may leave an utterance open: start clean next time
             raise
 
 
-def _align(dec, wave: np.ndarray, text: str) -> Alignment:
-    ws = words(text)
-    known = [w for w in ws if dec.lookup_word(w) is not None]
-    unknown = [w for w in ws if dec.lookup_word(w) is None]
-    if not known:
-        raise AlignError("the text has no English dictionary word")
-    pcm = (np.clip(np.asarray(wave, np.float32), -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
-    try:
-        dec.set_align_text(" ".join(known))
-        for second in (False, True):
-            if second:
-                dec.set_alignment()
-            dec.start_utt()
-            dec.process_raw(pcm, full_utt=True)
-            dec.end_utt()
-        result = dec.get_alignment()
-    except RuntimeError as exc:
-        raise AlignError(f"PocketSphinx could not align the text: {str(exc)[:80]}") from exc
-    if result is None:
-        raise AlignError("PocketSphinx found no alignment of the text with this audio")
-    segments = [(p.name, p.start / 100.0, (p.start + p.duration) / 100.0) for word in result for p in word]
+def _checked(segments: list, unknown: list) -> Alignment:
     if not any(name not in ("SIL", "+NSN+", "+SPN+") for name, _a, _b in segments):
         raise AlignError("the alignment holds no phones")
     return Alignment(segments, unknown)

@@ -39,16 +39,11 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 from dataclasses import dataclass
 
 import numpy as np
 
-from .allphone_worker import decode_pcm16
-
-_WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "allphone_worker.py")
-_IDLE: list = []               # kept allphone worker processes not decoding now (_decode_in_child)
-_IDLE_LOCK = threading.Lock()
+from .sphinx_worker import decode_pcm16, request
 
 #: ARPAbet open vowels and bilabial stops / nasal of the measure.
 OPEN_VOWELS = frozenset({"AA", "AE", "AH", "AO", "AW", "AY"})
@@ -96,7 +91,7 @@ def textgrid_phones(path: str | os.PathLike, tier: str = "phones") -> list[Phone
 def allphone(wave: np.ndarray, sr: int = 16000) -> list[Phone]:
     """PocketSphinx ``allphone`` decoding of mono speech (16 kHz float in [-1, 1]).
 
-    The decoder and its settings are :func:`model.allphone_worker.decode_pcm16`
+    The decoder and its settings are :func:`model.sphinx_worker.decode_pcm16`
     (the wheel's en-us model, phone bigram, language weight 2, beams 1e-13).
     Frames are 10 ms.  Silence, noise, music or other languages give few or
     no phones, never an error.  Whole clip in this process; for long audio
@@ -123,57 +118,24 @@ def _phones(segs, offset: float = 0.0) -> list[Phone]:
     return [p for p in out if p.label not in _NOT_PHONES]
 
 
-def _decode_in_child(pcm: bytes) -> list[tuple[str, float, float]]:
-    """:func:`allphone_worker.decode_pcm16` in a kept child interpreter
-    (``sys.executable allphone_worker.py --serve``, this process's ``sys.path``
-    as PYTHONPATH), started on first use; one request at a time per child,
-    idle children wait in :data:`_IDLE` and exit when this process does (their
-    stdin closes).  Raises OSError when the child cannot start or dies (it is
-    then dropped)."""
-    import subprocess
-    import sys
-    with _IDLE_LOCK:
-        child = _IDLE.pop() if _IDLE else None
-    if child is None:
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-        flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)     # Windows: no console window flashes up
-        child = subprocess.Popen([sys.executable, _WORKER, "--serve"], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, creationflags=flags)
-    try:
-        child.stdin.write(len(pcm).to_bytes(8, "little") + pcm)
-        child.stdin.flush()
-        segs = []
-        for line in iter(child.stdout.readline, b""):
-            f = line.split()
-            if f == [b"END"]:
-                break
-            if len(f) == 3:
-                segs.append((f[0].decode(), float(f[1]), float(f[2])))
-        else:
-            raise OSError("the allphone worker exited")
-    except BaseException:
-        child.kill()
-        raise
-    with _IDLE_LOCK:
-        _IDLE.append(child)
-    return segs
-
-
-def allphone_chunked(wave: np.ndarray, sr: int = 16000, workers: int | None = None) -> list[Phone]:
+def allphone_chunked(wave: np.ndarray, sr: int = 16000, workers: int | None = None,
+                     in_child: bool = False) -> list[Phone]:
     """:func:`allphone` of any length of audio, decoded in parallel chunks.
 
     The audio is cut into :data:`DECODE_CHUNK_S`-second chunks, each decoded
     with :data:`DECODE_MARGIN_S` s of context either side; a chunk keeps the
     phones whose centre lies in it.  The chunking does not depend on
     ``workers``, so the phones do not either.  With more than one chunk and
-    more than one worker, chunks are decoded by child processes running
-    :mod:`model.allphone_worker` (PocketSphinx holds the GIL), kept for the
-    next call (:func:`_decode_in_child`); if a child cannot run, that chunk
-    is decoded here.
+    more than one worker (or ``in_child``), chunks are decoded by child
+    processes running :mod:`model.sphinx_worker` (PocketSphinx holds the
+    GIL), kept for the next call (:func:`model.sphinx_worker.request`); if a
+    child cannot run, that chunk is decoded here.
 
     Args:
         wave: (N,) float32 mono speech at 16 kHz in [-1, 1].
         workers: parallel decoders (default: the CPUs this process may use).
+        in_child: decode in a child process even a single chunk (so that this
+            process's threads run meanwhile: :func:`viseme_features` aligns a text).
     Returns:
         Phones (seconds from the start of ``wave``), silence/noise dropped.
     Raises:
@@ -187,12 +149,14 @@ def allphone_chunked(wave: np.ndarray, sr: int = 16000, workers: int | None = No
     if workers is None:
         workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
+    children = (workers > 1 and len(chunks) > 1) or in_child
+
     def decode(ch):
         c0, c1, a = ch
         pcm = _pcm16(wave[a:min(n, c1 + margin)])
-        if workers > 1 and len(chunks) > 1:
+        if children:
             try:
-                segs = _decode_in_child(pcm)
+                segs = request(pcm)
             except Exception:   # noqa: BLE001 - no usable child interpreter: decode here
                 segs = None
             if segs is not None:
@@ -302,14 +266,24 @@ def viseme_features(wave: np.ndarray, num_frames: int, sr: int = 16000, fps: flo
     """
     dim = VISEME_DIM + (PHONE_DIM if with_phones else 0)
     report = {} if report is None else report
+    aligned = None
     try:
-        phones = allphone_chunked(wave, sr)
+        if text is not None and text.strip():
+            from concurrent.futures import ThreadPoolExecutor
+            with ThreadPoolExecutor(1) as ex:       # the text aligns in one child process while
+                job = ex.submit(_try_aligned_phones, wave, text, sr)      # others decode the audio
+                try:
+                    phones = allphone_chunked(wave, sr, in_child=True)
+                finally:
+                    aligned = job.result()
+        else:
+            phones = allphone_chunked(wave, sr)
     except PhoneError as exc:
         report["phones"] = f"no phones ({exc}): acoustic features only"
         return np.zeros((int(num_frames), dim), np.float32)
     report["phones"] = "phones decoded from the audio (allphone)"
-    if text is not None and text.strip():
-        phones = _text_phones(wave, text, sr, phones, num_frames, fps, report)
+    if aligned is not None:
+        phones = _text_phones(aligned, phones, num_frames, fps, report)
     vis = viseme_track(phones, num_frames, fps)
     return np.concatenate([vis, phone_track(phones, num_frames, fps)], axis=1) if with_phones else vis
 
@@ -329,14 +303,22 @@ def aligned_phones(wave: np.ndarray, text: str, sr: int = 16000) -> tuple[list[P
     return _phones(res.segments), res.unknown
 
 
-def _text_phones(wave, text: str, sr: int, decoded: list, num_frames: int, fps: float, report: dict) -> list:
-    """The text's aligned phones when they fit the speech (:data:`TEXT_AGREEMENT`), else ``decoded``."""
+def _try_aligned_phones(wave, text: str, sr: int):
+    """:func:`aligned_phones`, or the ``AlignError`` it raised (returned, not raised)."""
     from .align import AlignError
     try:
-        phones, unknown = aligned_phones(wave, text, sr)
+        return aligned_phones(wave, text, sr)
     except AlignError as exc:
-        report["phones"] = f"text not aligned ({exc}): phones decoded from the audio instead"
+        return exc
+
+
+def _text_phones(aligned, decoded: list, num_frames: int, fps: float, report: dict) -> list:
+    """The text's aligned phones (``aligned``: :func:`_try_aligned_phones`) when they fit
+    the speech (:data:`TEXT_AGREEMENT`), else ``decoded``."""
+    if isinstance(aligned, Exception):
+        report["phones"] = f"text not aligned ({aligned}): phones decoded from the audio instead"
         return decoded
+    phones, unknown = aligned
     va, vd = viseme_track(phones, num_frames, fps).argmax(1), viseme_track(decoded, num_frames, fps).argmax(1)
     speech = (va != 0) | (vd != 0)
     agree = float((va[speech] == vd[speech]).mean()) if speech.any() else 0.0

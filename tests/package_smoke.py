@@ -49,6 +49,6 @@ print("FACE", act.get("cospeech_arkit", "none"))
 # the phone decoder from the zip's pocketsphinx wheel, in-process and in a child interpreter
 from bl_ext.user_default.cospeech.model import features as _features, phones as _phones  # noqa: E402
 _w = _features.load_audio(wav)
-print("PHONES", len(_phones.allphone(_w)), len(_phones._phones(_phones._decode_in_child(_phones._pcm16(_w)))))
+print("PHONES", len(_phones.allphone(_w)), len(_phones._phones(_phones.request(_phones._pcm16(_w)))))
 # The bpy module hangs at exit with Python classes registered: disable first.
 bpy.ops.preferences.addon_disable(module="bl_ext.user_default.cospeech")

@@ -52,13 +52,26 @@ def test_words():
 
 
 def test_the_kept_decoder_aligns_a_text_as_a_new_one(monkeypatch):
-    """align() keeps its Decoder between calls; PocketSphinx's front end adapts
-    to the previous utterance, so align() resets it: the same line gives the
-    same segments after another line as with a new Decoder."""
+    """align() keeps its Decoder between calls -- in a kept child process, or in
+    this process where none can start; PocketSphinx's front end adapts to the
+    previous utterance, so it is reset: the same line gives the same segments
+    after another line as with a new Decoder, in the child as in this process."""
     from model import align as al
+    from model import sphinx_worker as sw
     wave = load_audio(need(DEV_AUDIO / "arctic_a0009.wav"))
     other = load_audio(need(DEV_AUDIO / "beat2_scott_2_2.wav"))[:16000 * 4]
     monkeypatch.setattr(al, "_DECODER", None)
-    first = al.align(wave, ARCTIC_TEXT).segments
-    al.align(other, "the paris fashion week")
+    first = al.align(wave, ARCTIC_TEXT, in_child=False).segments
+    al.align(other, "the paris fashion week", in_child=False)
+    assert al.align(wave, ARCTIC_TEXT, in_child=False).segments == first
+    sw.close_workers()                                       # a new child
     assert al.align(wave, ARCTIC_TEXT).segments == first
+    al.align(other, "the paris fashion week")
+    assert al.align(wave, ARCTIC_TEXT).segments == first     # the kept child, after another line
+    with pytest.raises(al.AlignError, match="no English dictionary word"):
+        al.align(wave, "zzxq qqzz")                           # a failure answered by the child ...
+    assert al.align(wave, ARCTIC_TEXT).segments == first     # ... which goes on working
+    sw.close_workers()
+    monkeypatch.setattr(sw, "_SCRIPT", "/nonexistent/sphinx_worker.py")   # no child can work: aligned here
+    assert al.align(wave, ARCTIC_TEXT).segments == first
+    assert not sw._IDLE                                      # the dead child was not kept

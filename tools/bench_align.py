@@ -34,6 +34,21 @@ def share(cands, ref, same_label: bool) -> float:
     return hits / len(ref)
 
 
+def _timed_in_thread(fn) -> tuple[float, float]:
+    """Run ``fn`` in a thread (as Generate does inside Blender); return its seconds and the
+    longest the main thread waited for a 10 ms sleep meanwhile (PocketSphinx holds the GIL)."""
+    import threading
+    th, gaps = threading.Thread(target=fn), [0.0]
+    t = last = time.perf_counter()
+    th.start()
+    while th.is_alive():
+        time.sleep(0.01)
+        now = time.perf_counter()
+        gaps.append(now - last)
+        last = now
+    return time.perf_counter() - t, max(gaps)
+
+
 def main() -> int:
     wav, tg = DEV / "beat2_scott_2_2.wav", DEV / "beat2_scott_2_2.TextGrid"
     if not wav.exists():
@@ -58,6 +73,21 @@ def main() -> int:
         print(f"  {name:20s}: {len(cands)} phones, centres within ±1 frame {100 * share(cands, ref, False):.1f} %, "
               f"same label {100 * share(cands, ref, True):.1f} %, {sec:.2f} s")
     print(f"  aligned again (the Decoder kept): {t_warm:.2f} s")
+    T = int(np.ceil(len(wave) / 16000 * 30))
+    from model.align import align
+    ways = {"decoded + aligned side by side (worker processes)": lambda: ph.viseme_features(wave, T, text=text),
+            "decoded, then aligned in this process (until 12-06)": lambda: (ph.allphone_chunked(wave),
+                                                                            align(wave, text, in_child=False)),
+            "decoded only": lambda: ph.viseme_features(wave, T)}
+    times, stalls = {k: [] for k in ways}, {k: [] for k in ways}
+    for _ in range(3):                        # interleaved: this machine's speed drifts within minutes
+        for name, fn in ways.items():
+            d, stall = _timed_in_thread(fn)
+            times[name].append(d)
+            stalls[name].append(stall)
+    for name in ways:
+        print(f"  the take's phones, {name:52s}: median {np.median(times[name]):.2f} s of 3; "
+              f"the main thread's longest wait for a 10 ms tick {1000 * max(stalls[name]):.0f} ms")
     from model.generate import Generator
     gen = Generator.load(device="cpu")
     for name, kw in (("with the text", {"text": text}), ("allphone", {})):
