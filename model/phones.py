@@ -258,7 +258,10 @@ def viseme_features(wave: np.ndarray, num_frames: int, sr: int = 16000, fps: flo
     (:func:`model.align.align`); where that fails, from allphone decoding.
     ``report`` (a dict) gets ``"phones"``: one line saying which it was.
 
-    The network's phonetic input.  Speech the decoder cannot read (silence,
+    The network's phonetic input, decoded in kept worker processes
+    (:func:`allphone_chunked` ``in_child``) so that this process's threads run
+    meanwhile: Blender's UI (PocketSphinx in-process held the GIL, 0.65 s per
+    10 s of speech) and the acoustic features.  Speech the decoder cannot read (silence,
     noise, music, other languages) gives ``sil`` or few phones; if decoding
     is impossible (pocketsphinx missing, wrong rate) the result is all zeros
     -- the "no phones" input the network was trained with (phone dropout),
@@ -270,14 +273,14 @@ def viseme_features(wave: np.ndarray, num_frames: int, sr: int = 16000, fps: flo
     try:
         if text is not None and text.strip():
             from concurrent.futures import ThreadPoolExecutor
-            with ThreadPoolExecutor(1) as ex:       # the text aligns in one child process while
+            with ThreadPoolExecutor(1) as ex:       # the text aligns in one worker process while
                 job = ex.submit(_try_aligned_phones, wave, text, sr)      # others decode the audio
                 try:
                     phones = allphone_chunked(wave, sr, in_child=True)
                 finally:
                     aligned = job.result()
         else:
-            phones = allphone_chunked(wave, sr)
+            phones = allphone_chunked(wave, sr, in_child=True)
     except PhoneError as exc:
         report["phones"] = f"no phones ({exc}): acoustic features only"
         return np.zeros((int(num_frames), dim), np.float32)

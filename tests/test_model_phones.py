@@ -98,6 +98,8 @@ def test_chunked_decoding_matches_across_workers_and_reads_long_speech():
     assert one == two and len(one) > 300
     assert allphone_chunked(w[::-1].copy(), workers=2) != two      # the kept workers decode anew ...
     assert allphone_chunked(w, workers=2) == two                   # ... and reset to a new Decoder's state
+    short = w[:10 * 16000]
+    assert allphone_chunked(short, in_child=True) == allphone_chunked(short, workers=1)   # one chunk in a worker
     assert all(0 <= p.start < p.end <= 45.01 for p in one)
     whole = allphone(w)
     near = lambda ph: sorted(p.label for p in ph if 25 < p.centre < 35)   # noqa: E731
