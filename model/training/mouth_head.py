@@ -1,6 +1,10 @@
 """Train the ARKit mouth head and export it for ONNX Runtime.
 
     .venv/bin/python -m model.training.mouth_head [--out model/weights] [--epochs 20] [--seeds 3]
+    .venv/bin/python -m model.training.mouth_head --calibrate-only   # amplitude only, graph kept
+
+Both measure the head's leave-one-take-out amplitude (:func:`amplitude_calibration`,
+~90 s) and store it in the file (``model/mouth_head.py``, "Amplitude").
 
 The ARKit mouth (27 shapes, ``motion.ARKIT_MOUTH_NAMES``) the product bakes
 comes from this head, not from the flow network's sampled ARKit columns: a
