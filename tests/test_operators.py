@@ -305,24 +305,40 @@ def test_corrupt_or_missing_weights(arctic, tmp_path):
 
 def test_thirty_minute_clip_bounded_memory(arctic):
     """A 30-minute strip generates (1 sampling step) in a fresh process with
-    peak memory under 1.5 GB.  Measured here: 1281 MiB on bpy 4.5 with the
-    ARKit mouth head (1227 MiB with its file removed, the same day; 1.08 GiB
-    on 4.5 and 1.11 GiB on 5.2 when first measured; was 3.1 GiB): bpy and the rig ~0.33 GiB, the audio and features
-    ~0.15 GiB, the model window by window and decoding 4096 frames at a
-    time, the 17.4 M key values stored as f-curve samples
-    (bake.SAMPLED_TAKE_SECONDS: 0.26 GiB instead of 1.17 GiB as keyframes),
-    plus the operator's undo copy."""
+    bounded memory.  Asserted: the peak of the probe's private memory
+    (RssAnon + RssShmem, read from /proc every 20 ms by this test) under 1250
+    MiB; printed beside it, the resident peak VmHWM, which also counts the
+    clean file pages the kernel maps from bpy's ~300 MB library -- how many
+    depends on the page cache, not on this code: on 2026-12-06 the same files
+    in two venvs mapped 181 and 344 MiB at ``import bpy`` (RssFile), and the
+    same take peaked at 1316 and 1536 MiB VmHWM with the same private memory.
+    Measured earlier (VmHWM): 1281 MiB on bpy 4.5 with the ARKit mouth head
+    (1.08 GiB on 4.5 and 1.11 GiB on 5.2 when first measured; was 3.1 GiB):
+    bpy and the rig ~0.33 GiB, the audio and features ~0.15 GiB, the model
+    window by window and decoding 4096 frames at a time, the 17.4 M key values
+    stored as f-curve samples (bake.SAMPLED_TAKE_SECONDS: 0.26 GiB instead of
+    1.17 GiB as keyframes), plus the operator's undo copy."""
     import subprocess
     import sys
+    import time
     probe = REPO / "tests" / "long_audio_probe.py"
-    res = subprocess.run([sys.executable, str(probe), str(arctic), "30"], capture_output=True,
-                         text=True, timeout=1200)
-    line = [s for s in res.stdout.splitlines() if s.startswith("FRAMES")]
-    assert res.returncode == 0 and line, (res.stdout + res.stderr)[-3000:]
+    proc = subprocess.Popen([sys.executable, str(probe), str(arctic), "30"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    private, t0 = 0.0, time.monotonic()
+    while proc.poll() is None and time.monotonic() - t0 < 1200:
+        try:
+            status = dict(line.split(":", 1) for line in open(f"/proc/{proc.pid}/status").read().splitlines())
+            private = max(private, sum(float(status.get(k, "0 kB").split()[0]) for k in ("RssAnon", "RssShmem")) / 1024)
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.02)
+    out = proc.communicate(timeout=60)[0]
+    line = [s for s in out.splitlines() if s.startswith("FRAMES")]
+    assert proc.returncode == 0 and line, out[-3000:]
     frames, peak = int(line[0].split()[1]), float(line[0].split()[3])   # the probe's own VmHWM
-    print(f"30-minute clip: {frames} frames, peak RSS {peak:.0f} MiB")
+    print(f"30-minute clip: {frames} frames, private peak {private:.0f} MiB, resident peak (VmHWM) {peak:.0f} MiB")
     assert abs(frames - 30 * 60 * 30) <= 2
-    assert peak < 1430, f"peak memory {peak:.0f} MiB for 30 minutes of audio (target 1.5 GB)"
+    assert private < 1250, f"private memory peaked at {private:.0f} MiB for 30 minutes of audio"
 
 
 @pytest.mark.parametrize("device", ["cuda", "auto"])
