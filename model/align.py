@@ -60,7 +60,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .sphinx_worker import AlignFailure, align_pcm16, aligner, request
+from .sphinx_worker import AlignFailure, align_pcm16, aligner, pcm16, request
 
 #: Longer audio is not aligned (one utterance: PocketSphinx's alignment
 #: search grows with its length); such takes use allphone decoding.
@@ -113,7 +113,7 @@ def align(wave: np.ndarray, text: str, sr: int = 16000, in_child: bool = True) -
     ws = words(text)
     if not ws:
         raise AlignError("the text has no English dictionary word")
-    pcm = _pcm16(wave)
+    pcm = pcm16(wave)
     try:
         if in_child:
             try:
@@ -123,10 +123,6 @@ def align(wave: np.ndarray, text: str, sr: int = 16000, in_child: bool = True) -
         return _checked(*_align_here(pcm, ws))
     except AlignFailure as exc:
         raise AlignError(str(exc)) from exc
-
-
-def _pcm16(wave: np.ndarray) -> bytes:
-    return (np.clip(np.asarray(wave, np.float32), -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
 
 
 def _align_here(pcm: bytes, ws: list[str]):

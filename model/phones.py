@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .sphinx_worker import decode_pcm16, request
+from .sphinx_worker import pcm16 as _pcm16
 
 #: ARPAbet open vowels and bilabial stops / nasal of the measure.
 OPEN_VOWELS = frozenset({"AA", "AE", "AH", "AO", "AW", "AY"})
@@ -107,10 +108,6 @@ def allphone(wave: np.ndarray, sr: int = 16000) -> list[Phone]:
     except ImportError as exc:
         raise PhoneError(f"pocketsphinx is not installed ({exc})") from exc
     return _phones(segs)
-
-
-def _pcm16(wave: np.ndarray) -> bytes:
-    return (np.clip(np.asarray(wave, np.float32), -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
 
 
 def _phones(segs, offset: float = 0.0) -> list[Phone]:

@@ -43,6 +43,12 @@ class AlignFailure(RuntimeError):
     """PocketSphinx could not align the words with the audio; the message says why."""
 
 
+def pcm16(wave) -> bytes:
+    """Float samples in [-1, 1] (clipped) as 16-bit little-endian PCM bytes, what the decoders read."""
+    import numpy as np
+    return (np.clip(np.asarray(wave, np.float32), -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+
+
 def decoder():
     """A PocketSphinx allphone Decoder with the settings above.  Raises ImportError without pocketsphinx."""
     from pocketsphinx import Decoder, get_model_path
